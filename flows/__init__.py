@@ -1,0 +1,9 @@
+"""Wiring: Prefect flows over the plain steps in tasks/, and the `echelon` CLI.
+
+Prefect must stay offline: analytics off before it is imported anywhere below.
+"""
+
+import os
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")

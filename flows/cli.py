@@ -1,0 +1,124 @@
+"""The `echelon` command line. Every command takes --json; failures exit non-zero with one
+line on stderr that names the file and the reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import flows  # noqa: F401  (keeps Prefect offline before anything imports it)
+
+app = typer.Typer(
+    name="echelon",
+    help="Echelon pipeline: analyse music, rebuild the phrase dataset, train and render.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Analysis config YAML (default: configs/analysis.yaml).",
+                 dir_okay=False),
+]
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("ECHELON_HOME", "./echelon-data"))
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One line on stderr, non-zero exit: what scripts calling us rely on."""
+    print(f"echelon: error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+@app.command()
+def analyze(
+    audio: Annotated[Path, typer.Argument(help="Audio file (WAV/FLAC/OGG/AIFF; MP3/M4A with ffmpeg).")],
+    as_json: JsonOption = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also draw the analysis to this PNG.",
+                                              dir_okay=False)] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Beats, downbeats, sections and phrases of one audio file."""
+    from tasks.analysis import analyze_track
+    from tasks.audio import AudioError
+    from tasks.config import ConfigError, load_analysis_config
+
+    try:
+        cfg = load_analysis_config(config)
+        result = analyze_track(audio, cfg, keep_waveform=plot is not None)
+    except (AudioError, ConfigError) as error:
+        fail(str(error))
+    if plot is not None:
+        from tasks.plot import plot_analysis
+
+        plot_analysis(result, plot)
+    record = result.to_json()
+    if as_json:
+        print(json.dumps(record))
+        return
+    _print_analysis(record, result.timings_s, plot)
+
+
+def _print_analysis(record: dict, timings: dict[str, float], plot: Path | None) -> None:
+    console.print(f"[bold]{record['path']}[/bold]  {record['duration_s']:.1f} s, "
+                  f"{record['sample_rate']} Hz, {record['channels']} ch")
+    console.print(f"tempo {record['tempo_bpm']:.2f} BPM · {len(record['beats'])} beats · "
+                  f"{len(record['downbeats'])} bars · {len(record['sections'])} sections · "
+                  f"{len(record['phrases'])} phrases")
+    table = Table("section", "start", "end", "phrases (bars)")
+    for i, s in enumerate(record["sections"]):
+        bars = [str(p["n_bars"]) for p in record["phrases"] if p["section"] == i]
+        table.add_row(str(i), f"{s['start_s']:.2f}", f"{s['end_s']:.2f}", " ".join(bars) or "—")
+    console.print(table)
+    total = sum(timings.values())
+    console.print("time: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
+                  + f" (total {total:.2f}s, {record['duration_s'] / max(total, 1e-9):.0f}× real time)")
+    if plot is not None:
+        console.print(f"plot written to {plot}")
+
+
+@app.command()
+def demo(
+    home: Annotated[Path | None, typer.Option("--home", help="Data folder (default $ECHELON_HOME or ./echelon-data).")] = None,
+    tracks: Annotated[int, typer.Option("--tracks", min=1, max=50, help="How many tracks to generate.")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated library.")] = 7,
+    as_json: JsonOption = False,
+) -> None:
+    """Generate house-like tracks with known beats, analyse them in a Prefect flow, and score
+    the analysis against the truth."""
+    from flows.demo import demo_flow
+
+    home = home or default_home()
+    summary = demo_flow(home=home, n_tracks=tracks, seed=seed)
+    if as_json:
+        print(json.dumps(summary))
+        return
+    table = Table("track", "true BPM", "BPM", "beats", "sections", "phrases", "beat F",
+                  "downbeat F", "section F", title="echelon demo: generated tracks")
+    for row in summary["tracks"]:
+        table.add_row(Path(row["path"]).name, f"{row['true_bpm']:.2f}", f"{row['tempo_bpm']:.2f}",
+                      str(row["beats"]), str(row["sections"]), str(row["phrases"]),
+                      f"{row['beat_f']:.3f}", f"{row['downbeat_f']:.3f}", f"{row['section_f']:.3f}")
+    console.print(table)
+    console.print(f"library: {summary['library']}  ·  try: echelon analyze "
+                  f"{summary['tracks'][0]['path']} --plot analysis.png")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Configuration models: YAML under configs/, validated into frozen pydantic models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BeatsConfig(_Frozen):
+    backend: Literal["madmom", "librosa"] = "madmom"
+    min_bpm: float = Field(75.0, gt=20)
+    max_bpm: float = Field(165.0, lt=400)
+    beats_per_bar: int = Field(4, ge=2, le=12)
+    tempo_tolerance: float = Field(0.04, gt=0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _range(self) -> "BeatsConfig":
+        if self.max_bpm <= self.min_bpm * 1.5:
+            raise ValueError("max_bpm must be at least 1.5 × min_bpm so every tempo has a place")
+        return self
+
+
+class SectionsConfig(_Frozen):
+    min_bars: int = Field(4, ge=1)
+    novelty_window: int = Field(4, ge=1)
+    novelty_threshold: float = Field(2.0, ge=0)
+
+
+class PhrasesConfig(_Frozen):
+    bars: Literal[4, 8, 16] = 8
+
+
+class AnalysisConfig(_Frozen):
+    sample_rate: int = Field(44100, ge=8000)
+    feature_sample_rate: int = Field(22050, ge=8000)
+    beats: BeatsConfig = BeatsConfig()
+    sections: SectionsConfig = SectionsConfig()
+    phrases: PhrasesConfig = PhrasesConfig()
+
+
+class ConfigError(ValueError):
+    """A config file that is missing, not YAML, or does not match its model."""
+
+
+def load_analysis_config(path: Path | str | None = None) -> AnalysisConfig:
+    """`path`, else configs/analysis.yaml, else the built-in defaults."""
+    if path is None:
+        default = CONFIG_DIR / "analysis.yaml"
+        if not default.is_file():
+            return AnalysisConfig()
+        path = default
+    return load_model(AnalysisConfig, path)
+
+
+def load_model(model: type[_Frozen], path: Path | str):
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from error

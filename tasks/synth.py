@@ -1,0 +1,239 @@
+"""House-like tracks with known beats, downbeats and section boundaries.
+
+The demo, the tests and `bench/analysis.py` all need music whose ground truth is exact. Each
+track is 4/4 at a constant tempo, built from sections whose arrangement differs from the
+section before (that is what makes a section boundary), including the two cases that throw
+a plain beat tracker: an intro with only off-beat hats and a break with no drums at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from storage.atomic import write_wav
+
+BEATS_PER_BAR = 4
+
+# Arrangements by name; a section plays the parts listed here.
+ARRANGEMENTS: dict[str, frozenset[str]] = {
+    "intro_offhats": frozenset({"offhat"}),
+    "intro_kick": frozenset({"kick", "offhat"}),
+    "build": frozenset({"kick", "offhat", "clap", "bass"}),
+    "groove": frozenset({"kick", "offhat", "clap", "bass", "hats16"}),
+    "break": frozenset({"pad", "lead"}),
+    "break_pad": frozenset({"pad"}),
+    "drop": frozenset({"kick", "offhat", "clap", "bass", "hats16", "pad"}),
+    "outro": frozenset({"kick", "hats16"}),
+}
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    arrangement: str
+    n_bars: int
+
+
+@dataclass(frozen=True)
+class TrackSpec:
+    bpm: float
+    sections: tuple[SectionSpec, ...]
+    seed: int = 0
+    lead_in_s: float = 0.0  # silence before the first downbeat
+    sample_rate: int = 44100
+
+    @property
+    def beat_s(self) -> float:
+        return 60.0 / self.bpm
+
+    @property
+    def n_bars(self) -> int:
+        return sum(s.n_bars for s in self.sections)
+
+    @property
+    def duration_s(self) -> float:
+        # One beat of tail so the last notes ring out.
+        return self.lead_in_s + (self.n_bars * BEATS_PER_BAR + 1) * self.beat_s
+
+
+@dataclass(frozen=True)
+class GeneratedTrack:
+    spec: TrackSpec
+    samples: np.ndarray  # (N,) float32 mono
+    beats: np.ndarray  # (n_beats,) seconds
+    downbeats: np.ndarray  # (n_bars,) seconds
+    section_starts: np.ndarray  # (n_sections,) seconds, first one is the first downbeat
+    section_ends: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+
+    @property
+    def sample_rate(self) -> int:
+        return self.spec.sample_rate
+
+    @property
+    def boundaries(self) -> np.ndarray:
+        """Inner section boundaries (the arrangement changes), seconds."""
+        return self.section_starts[1:]
+
+
+def random_spec(
+    rng: np.random.Generator,
+    bpm_range: tuple[float, float] = (95.0, 145.0),
+    duration_range_s: tuple[float, float] = (60.0, 120.0),
+    offhat_intro: bool | None = None,
+    drumless_break: bool | None = None,
+) -> TrackSpec:
+    """A random but plausible arrangement: intro, grooves, a break, a drop, an outro."""
+    bpm = float(rng.uniform(*bpm_range))
+    bar_s = BEATS_PER_BAR * 60.0 / bpm
+    lo, hi = duration_range_s
+    offhat_intro = bool(rng.random() < 0.7) if offhat_intro is None else offhat_intro
+    drumless_break = bool(rng.random() < 0.8) if drumless_break is None else drumless_break
+    plan = ["intro_offhats" if offhat_intro else "intro_kick", "build", "groove",
+            "break" if drumless_break else "build", "drop", "outro"]
+    if not drumless_break:
+        plan[3] = "break_pad" if rng.random() < 0.3 else "intro_kick"
+    for _ in range(200):
+        bars = [int(rng.choice([4, 8, 16], p=[0.25, 0.5, 0.25])) for _ in plan]
+        total = sum(bars) * bar_s
+        if lo <= total <= hi:
+            break
+        # Too long: drop a middle section; too short: it will be re-drawn.
+        if total > hi and len(plan) > 4:
+            plan = plan[:2] + plan[3:]
+    sections = tuple(SectionSpec(a, b) for a, b in zip(plan, bars))
+    lead_in = float(rng.uniform(0.0, 0.5))
+    return TrackSpec(bpm=bpm, sections=sections, seed=int(rng.integers(2**31)), lead_in_s=lead_in)
+
+
+def render(spec: TrackSpec) -> GeneratedTrack:
+    """Synthesize `spec` to audio and return it with its exact annotations."""
+    rng = np.random.default_rng(spec.seed)
+    sr = spec.sample_rate
+    beat = spec.beat_s
+    n = int(round(spec.duration_s * sr))
+    out = np.zeros(n, dtype=np.float32)
+    voice = _Voices(sr, rng)
+    progression = _progression(rng)
+
+    beats, downbeats, starts, ends = [], [], [], []
+    bar_index = 0
+    for section in spec.sections:
+        parts = ARRANGEMENTS[section.arrangement]
+        starts.append(spec.lead_in_s + bar_index * BEATS_PER_BAR * beat)
+        for _ in range(section.n_bars):
+            bar_t = spec.lead_in_s + bar_index * BEATS_PER_BAR * beat
+            chord = progression[bar_index % len(progression)]
+            downbeats.append(bar_t)
+            if bar_t == starts[-1] and "kick" in parts:
+                voice.place(out, voice.crash, bar_t)
+            if "pad" in parts:
+                voice.place(out, voice.pad(chord, BEATS_PER_BAR * beat), bar_t)
+            for b in range(BEATS_PER_BAR):
+                t = bar_t + b * beat
+                beats.append(t)
+                if "kick" in parts:
+                    voice.place(out, voice.kick, t)
+                if "clap" in parts and b % 2 == 1:
+                    voice.place(out, voice.clap, t)
+                if "offhat" in parts:
+                    voice.place(out, voice.offhat, t + beat / 2)
+                if "hats16" in parts:
+                    for s in (0.25, 0.75):  # quiet 16ths between the big hats
+                        voice.place(out, voice.tick, t + s * beat)
+                if "bass" in parts:
+                    voice.place(out, voice.bass(chord[0], beat * 0.45), t + beat / 2)
+                if "lead" in parts and b in (0, 2):
+                    voice.place(out, voice.lead(chord[(b // 2) % len(chord)] + 12, beat * 1.8), t)
+            bar_index += 1
+        ends.append(spec.lead_in_s + bar_index * BEATS_PER_BAR * beat)
+
+    out += rng.normal(0, 10 ** (-65 / 20), n).astype(np.float32)  # a noise floor, as a real mix has
+    out *= 0.89 / max(1e-9, float(np.max(np.abs(out))))
+    return GeneratedTrack(spec, out, np.array(beats), np.array(downbeats), np.array(starts),
+                          np.array(ends))
+
+
+def write_track(track: GeneratedTrack, path: Path | str) -> Path:
+    write_wav(path, track.samples, track.sample_rate)
+    return Path(path)
+
+
+def _progression(rng: np.random.Generator) -> list[tuple[int, ...]]:
+    """Four chords (MIDI notes), one per bar, in a random minor key: i–VI–III–VII style."""
+    root = int(rng.integers(45, 52))
+    degrees = [(0, 3, 7), (-4, 0, 3), (3, 7, 10), (-2, 2, 5)]
+    order = rng.permutation(4) if rng.random() < 0.5 else np.arange(4)
+    return [tuple(root + d for d in degrees[i]) for i in order]
+
+
+def _midi_hz(note: float) -> float:
+    return 440.0 * 2 ** ((note - 69) / 12)
+
+
+class _Voices:
+    """One-shot sounds, each with a timbre drawn once per track."""
+
+    def __init__(self, sr: int, rng: np.random.Generator):
+        self.sr = sr
+        self.rng = rng
+        self.kick = self._kick(float(rng.uniform(45, 60)), float(rng.uniform(0.18, 0.35)))
+        self.offhat = self._noise_hit(0.09, highpass=True, level=float(rng.uniform(0.25, 0.4)))
+        self.tick = self._noise_hit(0.03, highpass=True, level=0.08)
+        self.clap = self._noise_hit(0.15, highpass=False, level=0.35)
+        self.crash = self._noise_hit(1.6, highpass=True, level=0.3)
+        self._pad_cache: dict[tuple, np.ndarray] = {}
+
+    def place(self, out: np.ndarray, sound: np.ndarray, t: float) -> None:
+        i = int(round(t * self.sr))
+        if i >= len(out):
+            return
+        j = min(len(out), i + len(sound))
+        out[i:j] += sound[: j - i]
+
+    def _t(self, seconds: float) -> np.ndarray:
+        return np.arange(int(seconds * self.sr)) / self.sr
+
+    def _kick(self, base_hz: float, decay_s: float) -> np.ndarray:
+        t = self._t(decay_s * 2.5)
+        freq = base_hz + 110 * np.exp(-t / 0.03)  # the pitch drop that makes the click
+        phase = 2 * np.pi * np.cumsum(freq) / self.sr
+        return (0.9 * np.sin(phase) * np.exp(-t / decay_s)).astype(np.float32)
+
+    def _noise_hit(self, decay_s: float, highpass: bool, level: float) -> np.ndarray:
+        t = self._t(decay_s * 3)
+        noise = self.rng.normal(0, 1, len(t))
+        if highpass:
+            noise = np.diff(noise, prepend=0.0)  # crude first-difference high-pass
+        else:
+            noise = np.convolve(noise, np.ones(8) / 8, mode="same")
+        return (level * noise / 3 * np.exp(-t / decay_s)).astype(np.float32)
+
+    def bass(self, note: int, length_s: float) -> np.ndarray:
+        t = self._t(length_s)
+        f = _midi_hz(note - 12)
+        wave = np.sin(2 * np.pi * f * t) + 0.3 * np.sin(4 * np.pi * f * t)
+        env = np.minimum(1.0, t / 0.005) * np.exp(-t / (length_s * 0.6))
+        return (0.45 * wave * env).astype(np.float32)
+
+    def pad(self, chord: tuple[int, ...], length_s: float) -> np.ndarray:
+        key = (chord, round(length_s, 4))
+        if key not in self._pad_cache:
+            t = self._t(length_s)
+            wave = np.zeros_like(t)
+            for note in chord:
+                f = _midi_hz(note + 12)
+                for detune in (-0.004, 0.0, 0.004):
+                    for h, a in ((1, 1.0), (2, 0.35), (3, 0.15)):
+                        wave += a * np.sin(2 * np.pi * f * (1 + detune) * h * t)
+            env = np.minimum(1.0, t / 0.04) * np.minimum(1.0, (length_s - t) / 0.05)
+            self._pad_cache[key] = (0.05 * wave * env).astype(np.float32)
+        return self._pad_cache[key]
+
+    def lead(self, note: int, length_s: float) -> np.ndarray:
+        t = self._t(length_s)
+        f = _midi_hz(note + 12)
+        wave = np.sign(np.sin(2 * np.pi * f * t)) * 0.5 + np.sin(2 * np.pi * f * t)
+        env = np.minimum(1.0, t / 0.01) * np.exp(-t / (length_s * 0.5))
+        return (0.12 * wave * env).astype(np.float32)

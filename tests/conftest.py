@@ -1,0 +1,61 @@
+import os
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def house_track():
+    """A short track with every hard case: an intro of off-beat hats only, a groove, a
+    drumless break and a drop, at a tempo that is not a round number of frames."""
+    from tasks.synth import SectionSpec, TrackSpec, render
+
+    spec = TrackSpec(
+        bpm=123.7,
+        sections=(SectionSpec("intro_offhats", 8), SectionSpec("groove", 8),
+                  SectionSpec("break", 8), SectionSpec("drop", 8)),
+        seed=11,
+        lead_in_s=0.23,
+    )
+    return render(spec)
+
+
+@pytest.fixture(scope="session")
+def house_wav(house_track, tmp_path_factory) -> Path:
+    from tasks.synth import write_track
+
+    return write_track(house_track, tmp_path_factory.mktemp("house") / "house.wav")
+
+
+@pytest.fixture(scope="session")
+def house_analysis(house_wav):
+    from tasks.analysis import analyze_track
+
+    return analyze_track(house_wav, keep_waveform=True)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test server for the whole session (it takes ~10 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield
+
+
+def tone(freq: float, seconds: float, sr: int, channels: int = 1, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    x = (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return np.repeat(x[:, None], channels, axis=1) if channels > 1 else x

@@ -1,0 +1,37 @@
+import pytest
+
+from tasks.config import CONFIG_DIR, AnalysisConfig, ConfigError, load_analysis_config
+
+
+def test_shipped_yaml_is_the_default():
+    assert load_analysis_config(CONFIG_DIR / "analysis.yaml") == AnalysisConfig()
+
+
+def test_a_typo_is_an_error_that_names_the_key(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("beats:\n  backnd: librosa\n")
+    with pytest.raises(ConfigError, match="beats.backnd"):
+        load_analysis_config(path)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("phrases:\n  bars: 6\n", "phrases.bars"),
+    ("beats:\n  backend: aubio\n", "beats.backend"),
+    ("beats:\n  min_bpm: 100\n  max_bpm: 120\n", "1.5"),
+    ("beats: [\n", "not valid YAML"),
+])
+def test_bad_values(tmp_path, text, fragment):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_analysis_config(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_analysis_config(tmp_path / "nope.yaml")
+
+
+def test_frozen():
+    with pytest.raises(Exception):
+        AnalysisConfig().sample_rate = 8000
