@@ -250,15 +250,48 @@ def _fit_segment(act: np.ndarray, fps: float, start: float, end: float, period: 
     periods = period * (1 + np.linspace(-tolerance, tolerance, 81))
     phases = np.arange(0, period, 0.01)
     best = np.unravel_index(np.argmax(score(periods, phases)), (len(periods), len(phases)))
-    p0, f0 = periods[best[0]], phases[best[1]]
+    p0 = periods[best[0]]
+    f0 = _phase_by_vote(act, fps, start, end, mid, p0, k)
     # Fine search around the coarse optimum: 1/20 of the coarse period step, 1 ms of phase.
     step = periods[1] - periods[0]
     periods = p0 + np.linspace(-step, step, 41)
-    phases = f0 + np.arange(-0.01, 0.0105, 0.001)
+    phases = f0 + np.arange(-0.02, 0.0205, 0.001)
     best = np.unravel_index(np.argmax(score(periods, phases)), (len(periods), len(phases)))
     p1, f1 = periods[best[0]], phases[best[1]]
     times = mid + f1 + p1 * k
     return times[(times >= start) & (times < end) & (times >= 0)]
+
+
+def _phase_by_vote(act: np.ndarray, fps: float, start: float, end: float, mid: float,
+                   period: float, k: np.ndarray, window_beats: int = 16) -> float:
+    """The grid phase most stretches of the track agree on.
+
+    Each window of `window_beats` beats picks its own best phase and casts one vote. Summing
+    the activation instead would let one loud stretch decide: an intro of off-beat hats can
+    out-shout the kicks of the rest of the track. One vote per window means the phase that
+    holds for most of the track wins.
+    """
+    phases = np.arange(0, period, 0.005)
+    times = mid + phases[:, None] + period * k[None, :]  # (F, K)
+    values = np.interp(times * fps, np.arange(len(act)), act, left=0.0, right=0.0)
+    inside = (times >= start) & (times < end)
+    votes = np.zeros(len(phases))
+    for lo in range(0, len(k), window_beats):
+        window = slice(lo, lo + window_beats)
+        counted = inside[:, window].sum(axis=1)
+        if counted.min() < window_beats // 2:
+            continue  # a sliver at the segment's edge
+        curve = (values[:, window] * inside[:, window]).sum(axis=1) / counted
+        if curve.max() > 1e-6:
+            votes[np.argmax(curve)] += 1.0
+    if votes.max() == 0:
+        curve = (values * inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
+        return float(phases[np.argmax(curve)])
+    # Neighbouring phases (±15 ms, circular) are the same answer: pool their votes.
+    spread = np.zeros(len(phases))
+    for shift in range(-3, 4):
+        spread += np.roll(votes, shift)
+    return float(phases[np.argmax(spread)])
 
 
 def bar_phase(beats: np.ndarray, activation: BeatActivation, bar_cues: Sequence[np.ndarray],
