@@ -116,6 +116,131 @@ def demo(
                   f"{summary['tracks'][0]['path']} --plot analysis.png")
 
 
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="Data folder: phrases.db, phrases.faiss, artifacts/ "
+                                "(default $ECHELON_HOME or ./echelon-data)."),
+]
+DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the phrase database "
+                                                           "(default: sqlite in --home).")]
+
+
+@app.command()
+def rebuild(
+    library: Annotated[Path, typer.Option("--library", help="Folder of audio files (searched recursively).")],
+    home: HomeOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The dataset flow: analyse new and changed audio, drop deleted files, refresh the FAISS
+    index and the Parquet artifacts. Prints analysed/skipped/failed/removed/phrases/run_id."""
+    from tasks.config import ConfigError, load_analysis_config
+
+    if not library.is_dir():
+        fail(f"{library}: library folder does not exist")
+    try:
+        cfg = load_analysis_config(config)
+    except ConfigError as error:
+        fail(str(error))
+    from flows.dataset import rebuild_flow
+
+    summary = rebuild_flow(library=library.resolve(), home=(home or default_home()).resolve(),
+                           db=db, config=cfg)
+    if as_json:
+        print(json.dumps(summary))
+        return
+    table = Table(*summary.keys(), title=f"rebuild of {library}")
+    table.add_row(*(str(v) for v in summary.values()))
+    console.print(table)
+
+
+def _open_search(home: Path | None, db: str | None):
+    from storage.db import PhraseDatabase, sqlite_url
+    from storage.vector_index import load_or_rebuild
+
+    home = (home or default_home()).resolve()
+    if db is None and not (home / "phrases.db").is_file():
+        fail(f"{home}: no phrase database here; run `echelon rebuild --library DIR --home {home}` first")
+    database = PhraseDatabase.open(db or sqlite_url(home))
+    ids, vectors = database.embeddings()
+    index, _ = load_or_rebuild(home / "phrases.faiss", ids, vectors)
+    return database, index
+
+
+@app.command()
+def search(
+    audio: Annotated[Path | None, typer.Option("--audio", help="Query audio file.")] = None,
+    start: Annotated[float | None, typer.Option("--start", help="Query span start (s).")] = None,
+    end: Annotated[float | None, typer.Option("--end", help="Query span end (s).")] = None,
+    phrase: Annotated[int | None, typer.Option("--phrase", help="Query by a stored phrase id instead.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many phrases to return.")] = 10,
+    home: HomeOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Nearest phrases in the database to an audio span or to a stored phrase."""
+    from tasks.audio import AudioError
+    from tasks.search import embed_audio, phrase_vector
+    from tasks.search import search as find
+
+    if (audio is None) == (phrase is None):
+        fail("give exactly one of --audio FILE or --phrase ID", code=2)
+    database, index = _open_search(home, db)
+    try:
+        query = embed_audio(audio, start, end) if audio is not None else phrase_vector(database, phrase)
+    except (AudioError, ValueError, KeyError) as error:
+        fail(str(error).strip("'\""))
+    hits = find(database, index, query, k, exclude_id=phrase)
+    if as_json:
+        print(json.dumps(hits))
+        return
+    table = Table("phrase_id", "track", "start", "end", "score", title=f"{len(hits)} nearest phrases")
+    for h in hits:
+        table.add_row(str(h["phrase_id"]), h["track_path"], f"{h['start_s']:.2f}", f"{h['end_s']:.2f}",
+                      f"{h['score']:.4f}")
+    console.print(table)
+
+
+@app.command()
+def stats(home: HomeOption = None, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Summary of the phrase database: tracks, failures, phrases, hours, runs, index."""
+    database, index = _open_search(home, db)
+    summary = {**database.stats(), "index": index.kind, "index_size": index.size}
+    if as_json:
+        print(json.dumps(summary))
+        return
+    for key, value in summary.items():
+        console.print(f"{key:>16}: {value}")
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="DuckDB SQL; views: tracks, beats, phrases, phrase_features, embeddings.")],
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """DuckDB SQL over the Parquet artifacts."""
+    import duckdb
+
+    from storage.parquet_store import query as run_query
+
+    artifacts = (home or default_home()) / "artifacts"
+    if not artifacts.is_dir():
+        fail(f"{artifacts}: no artifacts yet; run `echelon rebuild` first")
+    try:
+        columns, rows = run_query(artifacts, query)
+    except duckdb.Error as error:
+        fail(str(error).splitlines()[0])
+    if as_json:
+        print(json.dumps([dict(zip(columns, r)) for r in rows], default=str))
+        return
+    table = Table(*columns)
+    for r in rows:
+        table.add_row(*(str(v) for v in r))
+    console.print(table)
+
+
 def main() -> None:
     app()
 

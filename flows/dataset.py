@@ -1,0 +1,84 @@
+"""The dataset flow (`echelon rebuild`): library → phrase database, FAISS index, Parquet.
+
+Incremental and restartable: each analysed track is committed on its own, and the index and
+Parquet files are derived from the database at the end, so a run killed anywhere and run
+again ends in the same state as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+from prefect.runtime import flow_run
+
+from storage.db import PhraseDatabase, sqlite_url
+from storage.parquet_store import export_parquet
+from storage.vector_index import load_or_rebuild
+from tasks.config import AnalysisConfig
+from tasks.dataset import analyze_file, config_hash, discover, plan_rebuild
+
+analyze_file_task = task(name="analyze audio file", cache_policy=NO_CACHE,
+                         task_run_name="analyze {file.path}")(analyze_file)
+
+
+def home_paths(home: Path) -> dict[str, Path]:
+    home = Path(home)
+    return {"db": home / "phrases.db", "faiss": home / "phrases.faiss",
+            "artifacts": home / "artifacts", "checkpoints": home / "checkpoints"}
+
+
+@flow(name="dataset-rebuild", log_prints=True)
+def rebuild_flow(library: Path, home: Path, db: str | None = None,
+                 config: AnalysisConfig | None = None) -> dict:
+    """Analyse new and changed audio under `library`, drop deleted tracks, refresh the index
+    and the Parquet artifacts; returns the run's counts."""
+    logger = get_run_logger()
+    config = config or AnalysisConfig()
+    paths = home_paths(home)
+    database = PhraseDatabase.open(db or sqlite_url(Path(home)))
+    run_id = str(flow_run.get_id() or uuid.uuid4())
+    database.start_run(run_id, str(library))
+
+    files = discover(library)
+    plan = plan_rebuild(files, database.fingerprints(), config_hash(config))
+    database.touch(plan.touched)
+    removed = database.remove_tracks(plan.removed)
+    logger.info("%d files: %d to analyse, %d unchanged, %d removed", len(files),
+                len(plan.analyze), len(plan.skipped), removed)
+
+    progress = create_progress_artifact(progress=0.0 if plan.analyze else 100.0,
+                                        key="dataset-rebuild-progress",
+                                        description="Share of the files to analyse that are done")
+    futures = [analyze_file_task.submit(f, digest, config) for f, digest in plan.analyze]
+    analyzed = failed = 0
+    for done, future in enumerate(as_completed(futures), start=1):
+        record = future.result()
+        database.save_record(record, run_id)  # one transaction per track: a kill loses one file at most
+        if record.status == "ok":
+            analyzed += 1
+        else:
+            failed += 1
+            logger.warning("failed: %s: %s (%s)", record.path, record.error, record.reason)
+        update_progress_artifact(progress, progress=100.0 * done / len(futures))
+
+    ids, vectors = database.embeddings()
+    index, rebuilt = load_or_rebuild(paths["faiss"], ids, vectors)
+    if rebuilt:
+        logger.info("FAISS index written: %d phrases, %s", index.size, index.kind)
+    export_parquet(database, paths["artifacts"])
+
+    summary = {"analyzed": analyzed, "skipped": len(plan.skipped), "failed": failed,
+               "removed": removed, "phrases": len(ids), "run_id": run_id}
+    database.finish_run(run_id, **{k: v for k, v in summary.items() if k != "run_id"})
+    create_table_artifact(key="dataset-rebuild-summary", table=[summary],
+                          description=f"Dataset rebuild of {library}")
+    failures = database.failures(run_id)
+    create_table_artifact(key="dataset-rebuild-failures",
+                          table=failures or [{"path": "—", "reason": "no failures", "detail": ""}],
+                          description="Files that could not be analysed in this run, with the reason")
+    return summary

@@ -1,0 +1,240 @@
+"""The phrase database: tracks, phrases, runs and failures, through SQLAlchemy 2.0.
+
+SQLite (WAL) by default; any SQLAlchemy URL works (PostgreSQL for a team). The database is the
+source of truth: the FAISS index and the Parquet artifacts are derived from it and rebuilt
+from it whenever they disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from storage.records import TrackRecord
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Track(Base):
+    __tablename__ = "tracks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String(4096), unique=True, index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    config_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # "ok" | "failed"
+    error: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sample_rate: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    channels: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tempo_bpm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    beats: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # float64 seconds
+    positions: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # int8 bar positions
+    analysed_at: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[str] = mapped_column(String(36))
+
+    phrases: Mapped[list["Phrase"]] = relationship(back_populates="track", cascade="all, delete-orphan",
+                                                   order_by="Phrase.index")
+
+
+class Phrase(Base):
+    __tablename__ = "phrases"
+
+    # Stable ids (a hash of path, content and index, see tasks.embedding.phrase_id): the same
+    # phrase gets the same id whichever run or worker analysed it. They are the FAISS ids.
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    n_bars: Mapped[int] = mapped_column(Integer)
+    section: Mapped[int] = mapped_column(Integer)
+    features: Mapped[bytes] = mapped_column(LargeBinary)  # float32 summary vector
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
+
+    track: Mapped[Track] = relationship(back_populates="phrases")
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    library: Mapped[str] = mapped_column(String(4096))
+    started_at: Mapped[str] = mapped_column(String(32))
+    finished_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    analyzed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[int] = mapped_column(Integer, default=0)
+    phrases: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Failure(Base):
+    __tablename__ = "failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    path: Mapped[str] = mapped_column(String(4096))
+    reason: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(String(1024))
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def sqlite_url(home: Path) -> str:
+    return f"sqlite:///{Path(home).resolve() / 'phrases.db'}"
+
+
+def open_database(url: str) -> Engine:
+    """Engine with the schema created; SQLite gets WAL and enforced foreign keys."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection, _record):
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+    Base.metadata.create_all(engine)
+    return engine
+
+
+class PhraseDatabase:
+    """Everything the flows ask of the database, one transaction per call."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> "PhraseDatabase":
+        return cls(open_database(url))
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def tracks_by_path(self) -> dict[str, Track]:
+        with self.session() as s:
+            return {t.path: t for t in s.scalars(select(Track))}
+
+    def fingerprints(self) -> dict[str, tuple[int, int, str, str]]:
+        """path → (size, mtime_ns, content_hash, config_hash) of every stored track."""
+        with self.session() as s:
+            rows = s.execute(select(Track.path, Track.size, Track.mtime_ns, Track.content_hash,
+                                    Track.config_hash)).all()
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+    def touch(self, updates: dict[str, int]) -> None:
+        """New mtimes for files whose content did not change (nothing to re-analyse)."""
+        if not updates:
+            return
+        with self.session() as s:
+            for track in s.scalars(select(Track).where(Track.path.in_(list(updates)))):
+                track.mtime_ns = updates[track.path]
+
+    def save_record(self, record: TrackRecord, run_id: str) -> None:
+        """Replace whatever was stored for `record.path` with this analysis, in one transaction."""
+        track = Track(
+            path=record.path, content_hash=record.content_hash, size=record.size,
+            mtime_ns=record.mtime_ns, config_hash=record.config_hash, status=record.status,
+            error=record.error, duration_s=record.duration_s, sample_rate=record.sample_rate,
+            channels=record.channels, tempo_bpm=record.tempo_bpm,
+            beats=np.asarray(record.beats, np.float64).tobytes(),
+            positions=np.asarray(record.positions, np.int8).tobytes(),
+            analysed_at=now_iso(), run_id=run_id,
+            phrases=[Phrase(id=p.id, index=p.index, start_s=p.start_s, end_s=p.end_s,
+                            n_bars=p.n_bars, section=p.section,
+                            features=np.asarray(p.features, np.float32).tobytes(),
+                            embedding=np.asarray(p.embedding, np.float32).tobytes())
+                     for p in record.phrases],
+        )
+        with self.session() as s:
+            s.execute(delete(Track).where(Track.path == record.path))
+            s.flush()
+            s.add(track)
+            if record.status != "ok":
+                s.add(Failure(run_id=run_id, path=record.path, reason=record.reason or "error",
+                              detail=(record.error or "")[:1024]))
+
+    def remove_tracks(self, paths: list[str]) -> int:
+        if not paths:
+            return 0
+        with self.session() as s:
+            return s.execute(delete(Track).where(Track.path.in_(paths))).rowcount
+
+    def start_run(self, run_id: str, library: str) -> None:
+        with self.session() as s:
+            s.add(Run(id=run_id, library=library, started_at=now_iso()))
+
+    def finish_run(self, run_id: str, **counts: int) -> None:
+        with self.session() as s:
+            run = s.get(Run, run_id)
+            for key, value in counts.items():
+                setattr(run, key, value)
+            run.finished_at = now_iso()
+
+    def failures(self, run_id: str) -> list[dict]:
+        with self.session() as s:
+            rows = s.scalars(select(Failure).where(Failure.run_id == run_id).order_by(Failure.path))
+            return [{"path": f.path, "reason": f.reason, "detail": f.detail} for f in rows]
+
+    def embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids (n,) int64, vectors (n, D) float32) of every phrase, ordered by id."""
+        with self.session() as s:
+            rows = s.execute(select(Phrase.id, Phrase.embedding).order_by(Phrase.id)).all()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+
+    def phrase_count(self) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count()).select_from(Phrase))
+
+    def phrases_with_tracks(self, ids: list[int]) -> dict[int, tuple[Phrase, str]]:
+        with self.session() as s:
+            rows = s.execute(select(Phrase, Track.path).join(Track).where(Phrase.id.in_(ids))).all()
+            return {p.id: (p, path) for p, path in rows}
+
+    def stats(self) -> dict:
+        with self.session() as s:
+            by_status = dict(s.execute(select(Track.status, func.count()).group_by(Track.status)).all())
+            return {
+                "tracks": sum(by_status.values()),
+                "tracks_ok": by_status.get("ok", 0),
+                "tracks_failed": by_status.get("failed", 0),
+                "phrases": s.scalar(select(func.count()).select_from(Phrase)),
+                "hours_of_audio": round((s.scalar(select(func.sum(Track.duration_s))) or 0.0) / 3600, 3),
+                "runs": s.scalar(select(func.count()).select_from(Run)),
+                "last_run": s.scalar(select(Run.id).order_by(Run.started_at.desc()).limit(1)),
+            }

@@ -1,0 +1,81 @@
+"""Parquet artifacts under `artifacts/`, derived from the database and written whole.
+
+Rows are sorted by track path, then phrase index / beat number, so the same database always
+gives byte-identical files, whatever order the workers finished in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import select
+
+from storage.atomic import atomic_path
+from storage.db import Phrase, PhraseDatabase, Track
+
+DATASETS = ("tracks", "beats", "phrases", "phrase_features", "embeddings")
+
+
+def export_parquet(db: PhraseDatabase, artifacts: Path | str) -> dict[str, int]:
+    """Write every dataset from the database; returns rows per dataset."""
+    artifacts = Path(artifacts)
+    tracks, beats, phrases, features, embeddings = ([] for _ in range(5))
+    with db.session() as s:
+        for track in s.scalars(select(Track).order_by(Track.path)):
+            tracks.append({"track_path": track.path, "status": track.status, "error": track.error,
+                           "content_hash": track.content_hash, "duration_s": track.duration_s,
+                           "sample_rate": track.sample_rate, "channels": track.channels,
+                           "tempo_bpm": track.tempo_bpm})
+            if track.beats:
+                times = np.frombuffer(track.beats, dtype=np.float64)
+                positions = np.frombuffer(track.positions, dtype=np.int8)
+                beats.extend({"track_path": track.path, "beat": i, "time_s": float(t),
+                              "position": int(p)} for i, (t, p) in enumerate(zip(times, positions)))
+            for p in s.scalars(select(Phrase).where(Phrase.track_id == track.id).order_by(Phrase.index)):
+                key = {"phrase_id": p.id, "track_path": track.path}
+                phrases.append({**key, "index": p.index, "start_s": p.start_s, "end_s": p.end_s,
+                                "n_bars": p.n_bars, "section": p.section})
+                features.append({**key, "features": np.frombuffer(p.features, np.float32).tolist()})
+                embeddings.append({**key, "embedding": np.frombuffer(p.embedding, np.float32).tolist()})
+    schemas = {
+        "tracks": pa.schema([("track_path", pa.string()), ("status", pa.string()), ("error", pa.string()),
+                             ("content_hash", pa.string()), ("duration_s", pa.float64()),
+                             ("sample_rate", pa.int32()), ("channels", pa.int32()),
+                             ("tempo_bpm", pa.float64())]),
+        "beats": pa.schema([("track_path", pa.string()), ("beat", pa.int32()), ("time_s", pa.float64()),
+                            ("position", pa.int8())]),
+        "phrases": pa.schema([("phrase_id", pa.int64()), ("track_path", pa.string()), ("index", pa.int32()),
+                              ("start_s", pa.float64()), ("end_s", pa.float64()), ("n_bars", pa.int32()),
+                              ("section", pa.int32())]),
+        "phrase_features": pa.schema([("phrase_id", pa.int64()), ("track_path", pa.string()),
+                                      ("features", pa.list_(pa.float32()))]),
+        "embeddings": pa.schema([("phrase_id", pa.int64()), ("track_path", pa.string()),
+                                 ("embedding", pa.list_(pa.float32()))]),
+    }
+    rows = dict(zip(DATASETS, (tracks, beats, phrases, features, embeddings)))
+    for name in DATASETS:
+        table = pa.Table.from_pylist(rows[name], schema=schemas[name])
+        with atomic_path(artifacts / f"{name}.parquet") as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+    return {name: len(r) for name, r in rows.items()}
+
+
+def query(artifacts: Path | str, sql: str) -> tuple[list[str], list[tuple]]:
+    """DuckDB over the artifacts, each dataset a view of its own name."""
+    import duckdb
+
+    artifacts = Path(artifacts)
+    con = duckdb.connect()
+    try:
+        for name in DATASETS:
+            file = artifacts / f"{name}.parquet"
+            if file.is_file():
+                con.read_parquet(str(file)).create_view(name)
+        cursor = con.execute(sql)
+        columns = [d[0] for d in cursor.description] if cursor.description else []
+        return columns, cursor.fetchall()
+    finally:
+        con.close()

@@ -1,0 +1,99 @@
+"""The FAISS phrase index: ids are the phrase primary keys (IndexIDMap2).
+
+Exact inner-product search while the set is small; HNSW once it is large, kept only if its
+recall@10 against exact search on a sample of the data clears `min_recall`. The file is
+derived data: written atomically, checked against the database's ids on open, and rebuilt
+from the stored embeddings when it is missing, unreadable or disagrees — never served stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from storage.atomic import atomic_path
+
+EXACT_LIMIT = 50_000  # below this, flat search is fast enough (≈ms) and exact
+
+
+@dataclass
+class PhraseIndex:
+    index: faiss.Index
+    kind: str  # "flat" | "hnsw"
+    recall_at_10: float = 1.0
+
+    @property
+    def ids(self) -> np.ndarray:
+        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """queries (Q, D) float32 → scores (Q, k) cosine, ids (Q, k); id -1 pads missing hits."""
+        k = max(1, min(k, self.size)) if self.size else 1
+        scores, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return scores, ids
+
+    def save(self, path: Path | str) -> None:
+        with atomic_path(path) as tmp:
+            faiss.write_index(self.index, str(tmp))
+
+
+def build_index(ids: np.ndarray, vectors: np.ndarray, exact_limit: int = EXACT_LIMIT,
+                min_recall: float = 0.95, seed: int = 0) -> PhraseIndex:
+    """ids (n,) int64, vectors (n, D) float32 L2-normalised → the index suited to n."""
+    dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 1
+    flat = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if len(ids):
+        flat.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+    if len(ids) < exact_limit:
+        return PhraseIndex(flat, "flat")
+
+    hnsw_core = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+    hnsw_core.hnsw.efConstruction = 80
+    hnsw_core.hnsw.efSearch = 64
+    hnsw = faiss.IndexIDMap2(hnsw_core)
+    hnsw.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+    recall = recall_at_k(flat, hnsw, vectors, k=10, seed=seed)
+    if recall < min_recall:
+        return PhraseIndex(flat, "flat")
+    return PhraseIndex(hnsw, "hnsw", recall)
+
+
+def recall_at_k(exact: faiss.Index, approximate: faiss.Index, vectors: np.ndarray, k: int = 10,
+                n_queries: int = 500, seed: int = 0) -> float:
+    """Share of the exact top-k that the approximate index also returns, on stored vectors
+    perturbed slightly (a query is never exactly a stored phrase)."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(vectors), size=min(n_queries, len(vectors)), replace=False)
+    queries = vectors[pick] + rng.normal(0, 0.05, (len(pick), vectors.shape[1])).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    _, truth = exact.search(queries, k)
+    _, found = approximate.search(queries, k)
+    hits = sum(len(set(t) & set(f)) for t, f in zip(truth, found))
+    return hits / truth.size
+
+
+def load_or_rebuild(path: Path | str, ids: np.ndarray, vectors: np.ndarray) -> tuple[PhraseIndex, bool]:
+    """The index at `path` if it holds exactly `ids`; else one rebuilt from `vectors` and saved.
+
+    Returns (index, rebuilt).
+    """
+    path = Path(path)
+    if path.is_file():
+        try:
+            index = faiss.read_index(str(path))
+            stored = faiss.vector_to_array(index.id_map).astype(np.int64)
+            if index.ntotal == len(ids) and np.array_equal(np.sort(stored), np.sort(ids)):
+                kind = "hnsw" if "HNSW" in type(faiss.downcast_index(index.index)).__name__ else "flat"
+                return PhraseIndex(index, kind), False
+        except (RuntimeError, AttributeError):
+            pass  # unreadable or not an IDMap2: rebuilt below
+    fresh = build_index(ids, vectors)
+    fresh.save(path)
+    return fresh, True

@@ -1,0 +1,94 @@
+"""The dataset flow end to end on a small generated library (under the Prefect test harness)."""
+
+import hashlib
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from flows.dataset import home_paths, rebuild_flow
+from storage.db import PhraseDatabase, sqlite_url
+from tasks.synth import SectionSpec, TrackSpec, render, write_track
+
+
+def _track(seed: int, bpm: float):
+    spec = TrackSpec(bpm=bpm, seed=seed, lead_in_s=0.1,
+                     sections=(SectionSpec("intro_kick", 4), SectionSpec("groove", 4),
+                               SectionSpec("break", 4)))
+    return render(spec)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("library")
+    for i, bpm in enumerate((118.0, 126.0)):
+        write_track(_track(i, bpm), folder / f"t{i}.wav")
+    (folder / "notes.wav").write_text("not audio\n" * 40)
+    (folder / "empty.flac").write_bytes(b"")
+    return folder
+
+
+def _state(home):
+    paths = home_paths(home)
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in sorted(paths["artifacts"].glob("*.parquet"))}
+    db = PhraseDatabase.open(sqlite_url(home))
+    ids, vectors = db.embeddings()
+    return digests, ids, vectors, db.fingerprints()
+
+
+def test_rebuild_is_incremental_and_idempotent(prefect_harness, library, tmp_path):
+    home = tmp_path / "home"
+    first = rebuild_flow(library=library, home=home)
+    assert (first["analyzed"], first["failed"], first["skipped"]) == (2, 2, 0)
+    assert first["phrases"] > 0
+    before = _state(home)
+
+    second = rebuild_flow(library=library, home=home)
+    assert (second["analyzed"], second["failed"], second["skipped"], second["removed"]) == (0, 0, 4, 0)
+    after = _state(home)
+    assert after[0] == before[0]  # byte-identical Parquet
+    assert np.array_equal(after[1], before[1]) and np.array_equal(after[2], before[2])
+
+    db = PhraseDatabase.open(sqlite_url(home))
+    failures = {os.path.basename(f["path"]): f["reason"] for f in db.failures(first["run_id"])}
+    assert failures == {"notes.wav": "not_audio", "empty.flac": "empty"}
+
+    # Touch: new mtime, same content → nothing analysed.
+    os.utime(library / "t0.wav", ns=(1, 1))
+    touched = rebuild_flow(library=library, home=home)
+    assert touched["analyzed"] == 0 and touched["skipped"] == 4
+
+    # Add one, delete one: exactly those.
+    write_track(_track(5, 131.0), library / "t5.wav")
+    shutil.move(library / "t1.wav", tmp_path / "t1.wav")
+    changed = rebuild_flow(library=library, home=home)
+    assert (changed["analyzed"], changed["removed"]) == (1, 1)
+    ids, _ = PhraseDatabase.open(sqlite_url(home)).embeddings()
+    paths = {r[1] for r in PhraseDatabase.open(sqlite_url(home)).phrases_with_tracks(ids.tolist()).values()}
+    assert paths == {str((library / "t0.wav").resolve()), str((library / "t5.wav").resolve())}
+
+
+def test_corrupt_or_missing_faiss_is_rebuilt_not_served(prefect_harness, library, tmp_path):
+    from storage.vector_index import load_or_rebuild
+
+    home = tmp_path / "home"
+    rebuild_flow(library=library, home=home)
+    faiss_file = home_paths(home)["faiss"]
+    db = PhraseDatabase.open(sqlite_url(home))
+    ids, vectors = db.embeddings()
+    index, rebuilt = load_or_rebuild(faiss_file, ids, vectors)
+    assert not rebuilt and np.array_equal(np.sort(index.ids), np.sort(ids))
+
+    faiss_file.write_bytes(b"garbage")
+    index, rebuilt = load_or_rebuild(faiss_file, ids, vectors)
+    assert rebuilt and index.size == len(ids)
+
+    # An index that disagrees with the database (an orphan vector) is rebuilt too.
+    index, rebuilt = load_or_rebuild(faiss_file, ids[:-1], vectors[:-1])
+    assert rebuilt and index.size == len(ids) - 1
+
+    faiss_file.unlink()
+    index, rebuilt = load_or_rebuild(faiss_file, ids, vectors)
+    assert rebuilt and faiss_file.is_file()
