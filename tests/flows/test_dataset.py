@@ -92,3 +92,39 @@ def test_corrupt_or_missing_faiss_is_rebuilt_not_served(prefect_harness, library
     faiss_file.unlink()
     index, rebuilt = load_or_rebuild(faiss_file, ids, vectors)
     assert rebuilt and faiss_file.is_file()
+
+
+def test_cli_rebuild_search_stats_sql(prefect_harness, library, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    runner = CliRunner()
+    home = tmp_path / "home"
+    result = runner.invoke(app, ["rebuild", "--library", str(library), "--home", str(home), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(summary) == {"analyzed", "skipped", "failed", "removed", "phrases", "run_id"}
+
+    # A stored phrase's own audio finds that phrase first.
+    rows = json.loads(runner.invoke(app, ["sql", "SELECT phrase_id, track_path, start_s, end_s FROM phrases "
+                                          "ORDER BY phrase_id LIMIT 1", "--home", str(home), "--json"]).stdout)
+    first = rows[0]
+    result = runner.invoke(app, ["search", "--audio", first["track_path"], "--start", str(first["start_s"]),
+                                 "--end", str(first["end_s"]), "-k", "3", "--home", str(home), "--json"])
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)
+    assert hits[0]["phrase_id"] == first["phrase_id"]
+    assert set(hits[0]) == {"phrase_id", "track_path", "start_s", "end_s", "score"}
+
+    by_id = json.loads(runner.invoke(app, ["search", "--phrase", str(first["phrase_id"]), "-k", "2",
+                                           "--home", str(home), "--json"]).stdout)
+    assert len(by_id) == 2 and first["phrase_id"] not in [h["phrase_id"] for h in by_id]
+
+    stats = json.loads(runner.invoke(app, ["stats", "--home", str(home), "--json"]).stdout)
+    assert stats["tracks_ok"] == 2 and stats["tracks_failed"] == 2 and stats["phrases"] == summary["phrases"]
+
+    bad = runner.invoke(app, ["sql", "SELECT * FROM nowhere", "--home", str(home)])
+    assert bad.exit_code == 1 and "nowhere" in bad.stderr
