@@ -143,10 +143,6 @@ class PhraseDatabase:
         with self._sessions.begin() as session:
             yield session
 
-    def tracks_by_path(self) -> dict[str, Track]:
-        with self.session() as s:
-            return {t.path: t for t in s.scalars(select(Track))}
-
     def fingerprints(self) -> dict[str, tuple[int, int, str, str]]:
         """path → (size, mtime_ns, content_hash, config_hash) of every stored track."""
         with self.session() as s:
@@ -216,10 +212,6 @@ class PhraseDatabase:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-
-    def phrase_count(self) -> int:
-        with self.session() as s:
-            return s.scalar(select(func.count()).select_from(Phrase))
 
     def phrases_with_tracks(self, ids: list[int]) -> dict[int, tuple[Phrase, str]]:
         with self.session() as s:
