@@ -117,7 +117,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for name, row in rows.items():
-        def cell(key, width):
+        def cell(key, width, row=row):
             return f"{row[key]:>{width}.3f}" if row[key] is not None else f"{'—':>{width}}"
         print(f"{name:<20}{cell('beat_f', 8)}{cell('worst_beat_f', 9)}{cell('downbeat_f', 12)}"
               f"{cell('section_f', 11)}{row['seconds'] / total_audio:>8.4f}"

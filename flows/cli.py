@@ -156,15 +156,17 @@ def rebuild(
 
 
 def _open_search(home: Path | None, db: str | None):
-    from storage.db import PhraseDatabase, sqlite_url
+    from storage.db import PhraseDatabase
+    from storage.home import Home
     from storage.vector_index import load_or_rebuild
 
-    home = (home or default_home()).resolve()
-    if db is None and not (home / "phrases.db").is_file():
-        fail(f"{home}: no phrase database here; run `echelon rebuild --library DIR --home {home}` first")
-    database = PhraseDatabase.open(db or sqlite_url(home))
+    layout = Home(home or default_home())
+    if db is None and not layout.db_file.is_file():
+        fail(f"{layout.root}: no phrase database here; run "
+             f"`echelon rebuild --library DIR --home {layout.root}` first")
+    database = PhraseDatabase.open(layout.db_url(db))
     ids, vectors = database.embeddings()
-    index, _ = load_or_rebuild(home / "phrases.faiss", ids, vectors)
+    index, _ = load_or_rebuild(layout.faiss, ids, vectors)
     return database, index
 
 
@@ -225,7 +227,9 @@ def sql(
 
     from storage.parquet_store import query as run_query
 
-    artifacts = (home or default_home()) / "artifacts"
+    from storage.home import Home
+
+    artifacts = Home(home or default_home()).artifacts
     if not artifacts.is_dir():
         fail(f"{artifacts}: no artifacts yet; run `echelon rebuild` first")
     try:

@@ -16,7 +16,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 
-from storage.db import PhraseDatabase, sqlite_url
+from storage.db import PhraseDatabase
+from storage.home import Home
 from storage.parquet_store import export_parquet
 from storage.vector_index import load_or_rebuild
 from tasks.config import AnalysisConfig
@@ -26,12 +27,6 @@ analyze_file_task = task(name="analyze audio file", cache_policy=NO_CACHE,
                          task_run_name="analyze {file.path}")(analyze_file)
 
 
-def home_paths(home: Path) -> dict[str, Path]:
-    home = Path(home)
-    return {"db": home / "phrases.db", "faiss": home / "phrases.faiss",
-            "artifacts": home / "artifacts", "checkpoints": home / "checkpoints"}
-
-
 @flow(name="dataset-rebuild", log_prints=True)
 def rebuild_flow(library: Path, home: Path, db: str | None = None,
                  config: AnalysisConfig | None = None) -> dict:
@@ -39,8 +34,8 @@ def rebuild_flow(library: Path, home: Path, db: str | None = None,
     and the Parquet artifacts; returns the run's counts."""
     logger = get_run_logger()
     config = config or AnalysisConfig()
-    paths = home_paths(home)
-    database = PhraseDatabase.open(db or sqlite_url(Path(home)))
+    layout = Home(home)
+    database = PhraseDatabase.open(layout.db_url(db))
     run_id = str(flow_run.get_id() or uuid.uuid4())
     database.start_run(run_id, str(library))
 
@@ -67,10 +62,10 @@ def rebuild_flow(library: Path, home: Path, db: str | None = None,
         update_progress_artifact(progress, progress=100.0 * done / len(futures))
 
     ids, vectors = database.embeddings()
-    index, rebuilt = load_or_rebuild(paths["faiss"], ids, vectors)
+    index, rebuilt = load_or_rebuild(layout.faiss, ids, vectors)
     if rebuilt:
         logger.info("FAISS index written: %d phrases, %s", index.size, index.kind)
-    export_parquet(database, paths["artifacts"])
+    export_parquet(database, layout.artifacts)
 
     summary = {"analyzed": analyzed, "skipped": len(plan.skipped), "failed": failed,
                "removed": removed, "phrases": len(ids), "run_id": run_id}

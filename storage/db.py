@@ -106,10 +106,6 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def sqlite_url(home: Path) -> str:
-    return f"sqlite:///{Path(home).resolve() / 'phrases.db'}"
-
-
 def open_database(url: str) -> Engine:
     """Engine with the schema created; SQLite gets WAL and enforced foreign keys."""
     if url.startswith("sqlite:///"):

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d, median_filter
 
 from tasks.audio import resample
+from tasks.features import segment_means
 
 ACTIVATION_FPS = 100.0
 
@@ -192,9 +193,10 @@ def fit_grid(activation: BeatActivation, seed: np.ndarray, tempo_tolerance: floa
     heard = np.flatnonzero(act > 0.1 * np.percentile(act, 99))
     if len(heard):
         first, last = heard[0] / fps, heard[-1] / fps
-        (s0, e0, p0), (s1, e1, p1) = segments[0], segments[-1]
+        s0, e0, p0 = segments[0]
         segments[0] = (min(s0, first - 0.1 * p0), e0, p0)
-        segments[-1] = (segments[-1][0], max(e1, last + 0.1 * p1), p1)
+        s1, e1, p1 = segments[-1]  # the same segment when there is only one
+        segments[-1] = (s1, max(e1, last + 0.1 * p1), p1)
     for start, end, period in segments:
         beats.append(_fit_segment(act, fps, start, end, period, tempo_tolerance))
     return np.concatenate(beats)
@@ -328,9 +330,7 @@ def bar_phase(beats: np.ndarray, activation: BeatActivation, bar_cues: Sequence[
 def _bar_line_novelty(beats: np.ndarray, features: np.ndarray, fps: float, beats_per_bar: int) -> list[float]:
     """For each phase, the mean distance between the bar before and the bar after its bar lines."""
     frames = np.clip(np.round(beats * fps).astype(int), 0, features.shape[1] - 1)
-    csum = np.concatenate([np.zeros((features.shape[0], 1)), np.cumsum(features, axis=1)], axis=1)
-    ends = np.maximum(frames[1:], frames[:-1] + 1)
-    per_beat = (csum[:, ends] - csum[:, frames[:-1]]) / (ends - frames[:-1])  # (D, n-1)
+    per_beat = segment_means(features, frames)  # (D, n-1): column j covers [beat j, beat j+1)
     n = per_beat.shape[1]
     scores = []
     for p in range(beats_per_bar):

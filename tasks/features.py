@@ -69,7 +69,7 @@ def beat_sync(features: FrameFeatures, beat_times: np.ndarray) -> dict[str, np.n
     out = {}
     for name in _NAMES:
         matrix = np.atleast_2d(getattr(features, name))
-        out[name] = _segment_means(matrix, bounds)
+        out[name] = segment_means(matrix, bounds)
     return out
 
 
@@ -95,8 +95,11 @@ def _dim(features: FrameFeatures, name: str) -> int:
     return np.atleast_2d(getattr(features, name)).shape[0]
 
 
-def _segment_means(matrix: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """(D, T) and k frame bounds → (D, k-1) means over [bounds[j], bounds[j+1])."""
+def segment_means(matrix: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """(D, T) and k frame bounds → (D, k-1) means over [bounds[j], bounds[j+1]).
+
+    One cumulative sum serves every segment; an empty segment takes its first frame.
+    """
     csum = np.concatenate([np.zeros((matrix.shape[0], 1)), np.cumsum(matrix, axis=1)], axis=1)
     starts, ends = bounds[:-1], np.maximum(bounds[1:], bounds[:-1] + 1)
     ends = np.minimum(ends, matrix.shape[1])

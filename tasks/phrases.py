@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.features import FrameFeatures
+from tasks.features import FrameFeatures, segment_means
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,7 @@ def bar_features(features: FrameFeatures, downbeats: np.ndarray, end_s: float) -
     floor = float(features.mel_db.max()) - 80.0
     mel = np.maximum(features.mel_db, floor) / 10.0
     matrix = np.vstack([mel, features.chroma, np.maximum(features.rms_db, floor)[None] / 10.0])
-    csum = np.concatenate([np.zeros((matrix.shape[0], 1)), np.cumsum(matrix, axis=1)], axis=1)
-    ends = np.maximum(edges[1:], edges[:-1] + 1)
-    return ((csum[:, ends] - csum[:, edges[:-1]]) / (ends - edges[:-1])).T.astype(np.float32)
+    return segment_means(matrix, edges).T
 
 
 def bar_novelty(bars: np.ndarray, window: int = 4) -> np.ndarray:

@@ -8,7 +8,7 @@ a plain beat tracker: an intro with only off-beat hats and a break with no drums
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +65,7 @@ class GeneratedTrack:
     beats: np.ndarray  # (n_beats,) seconds
     downbeats: np.ndarray  # (n_bars,) seconds
     section_starts: np.ndarray  # (n_sections,) seconds, first one is the first downbeat
-    section_ends: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    section_ends: np.ndarray  # (n_sections,) seconds, end of each section's last bar
 
     @property
     def sample_rate(self) -> int:

@@ -7,8 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from flows.dataset import home_paths, rebuild_flow
-from storage.db import PhraseDatabase, sqlite_url
+from flows.dataset import rebuild_flow
+from storage.db import PhraseDatabase
+from storage.home import Home
 from tasks.synth import SectionSpec, TrackSpec, render, write_track
 
 
@@ -30,10 +31,9 @@ def library(tmp_path_factory):
 
 
 def _state(home):
-    paths = home_paths(home)
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-               for p in sorted(paths["artifacts"].glob("*.parquet"))}
-    db = PhraseDatabase.open(sqlite_url(home))
+               for p in sorted(Home(home).artifacts.glob("*.parquet"))}
+    db = PhraseDatabase.open(Home(home).db_url())
     ids, vectors = db.embeddings()
     return digests, ids, vectors, db.fingerprints()
 
@@ -51,7 +51,7 @@ def test_rebuild_is_incremental_and_idempotent(prefect_harness, library, tmp_pat
     assert after[0] == before[0]  # byte-identical Parquet
     assert np.array_equal(after[1], before[1]) and np.array_equal(after[2], before[2])
 
-    db = PhraseDatabase.open(sqlite_url(home))
+    db = PhraseDatabase.open(Home(home).db_url())
     failures = {os.path.basename(f["path"]): f["reason"] for f in db.failures(first["run_id"])}
     assert failures == {"notes.wav": "not_audio", "empty.flac": "empty"}
 
@@ -65,8 +65,8 @@ def test_rebuild_is_incremental_and_idempotent(prefect_harness, library, tmp_pat
     shutil.move(library / "t1.wav", tmp_path / "t1.wav")
     changed = rebuild_flow(library=library, home=home)
     assert (changed["analyzed"], changed["removed"]) == (1, 1)
-    ids, _ = PhraseDatabase.open(sqlite_url(home)).embeddings()
-    paths = {r[1] for r in PhraseDatabase.open(sqlite_url(home)).phrases_with_tracks(ids.tolist()).values()}
+    ids, _ = PhraseDatabase.open(Home(home).db_url()).embeddings()
+    paths = {r[1] for r in PhraseDatabase.open(Home(home).db_url()).phrases_with_tracks(ids.tolist()).values()}
     assert paths == {str((library / "t0.wav").resolve()), str((library / "t5.wav").resolve())}
 
 
@@ -75,8 +75,8 @@ def test_corrupt_or_missing_faiss_is_rebuilt_not_served(prefect_harness, library
 
     home = tmp_path / "home"
     rebuild_flow(library=library, home=home)
-    faiss_file = home_paths(home)["faiss"]
-    db = PhraseDatabase.open(sqlite_url(home))
+    faiss_file = Home(home).faiss
+    db = PhraseDatabase.open(Home(home).db_url())
     ids, vectors = db.embeddings()
     index, rebuilt = load_or_rebuild(faiss_file, ids, vectors)
     assert not rebuilt and np.array_equal(np.sort(index.ids), np.sort(ids))

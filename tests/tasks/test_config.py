@@ -33,5 +33,7 @@ def test_missing_file(tmp_path):
 
 
 def test_frozen():
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="frozen"):
         AnalysisConfig().sample_rate = 8000
