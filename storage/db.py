@@ -25,7 +25,9 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
@@ -120,7 +122,37 @@ def open_database(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
     Base.metadata.create_all(engine)
+    migrate(engine)
     return engine
+
+
+class SchemaError(RuntimeError):
+    """A database whose schema cannot be brought up to date automatically."""
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Add the columns a newer release introduced to tables an older one created.
+
+    Additive changes only (new nullable or defaulted columns), which is how this schema is
+    meant to grow; anything else is a clear error rather than a silent mismatch.
+    Returns the "table.column" names added.
+    """
+    inspector = inspect(engine)
+    added = []
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                if not column.nullable:
+                    raise SchemaError(
+                        f"table {table.name} lacks the required column {column.name}; "
+                        "rebuild the database (delete phrases.db and run `echelon rebuild`)")
+                kind = column.type.compile(dialect=engine.dialect)
+                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+                added.append(f"{table.name}.{column.name}")
+    return added
 
 
 class PhraseDatabase:

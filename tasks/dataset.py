@@ -4,6 +4,7 @@ into a record the database stores."""
 from __future__ import annotations
 
 import hashlib
+import os
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,9 +42,16 @@ def discover(library: Path | str) -> list[FileStat]:
         raise FileNotFoundError(f"{library}: library folder does not exist")
     found = []
     for path in sorted(library.rglob("*")):
-        if path.suffix.lower() in AUDIO_SUFFIXES and path.is_file() and not path.name.startswith("."):
+        if path.suffix.lower() not in AUDIO_SUFFIXES or path.name.startswith("."):
+            continue
+        if path.is_file():
             stat = path.stat()
-            found.append(FileStat(str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+        elif path.is_symlink():  # dangling: listed, so that it is recorded as missing
+            stat = path.lstat()
+        else:
+            continue
+        # The library's own spelling of the path (not the symlink target): it is the track's name.
+        found.append(FileStat(os.path.abspath(path), stat.st_size, stat.st_mtime_ns))
     return found
 
 
@@ -71,7 +79,10 @@ def plan_rebuild(files: list[FileStat], stored: dict[str, tuple[int, int, str, s
         if known and known[3] == analysis_config_hash and known[:2] == (f.size, f.mtime_ns):
             plan.skipped.append(f.path)
             continue
-        digest = content_hash(f.path)
+        try:
+            digest = content_hash(f.path)
+        except OSError:
+            digest = "unreadable"  # analysis will record why
         if known and known[3] == analysis_config_hash and known[2] == digest:
             plan.skipped.append(f.path)
             plan.touched[f.path] = f.mtime_ns

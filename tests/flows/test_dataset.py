@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from flows.dataset import rebuild_flow
 from storage.db import PhraseDatabase
@@ -25,9 +26,31 @@ def library(tmp_path_factory):
     folder = tmp_path_factory.mktemp("library")
     for i, bpm in enumerate((118.0, 126.0)):
         write_track(_track(i, bpm), folder / f"t{i}.wav")
+    bad_inputs(folder)
+    return folder
+
+
+BAD_INPUTS = {"notes.wav": "not_audio", "empty.flac": "empty", "truncated.wav": "truncated",
+              "nan.wav": "non_finite", "short.wav": "too_short", "silent.wav": "silent",
+              "gone.wav": "missing"}
+
+
+def bad_inputs(folder):
+    """Every bad input of the analysis issue, side by side with good files."""
     (folder / "notes.wav").write_text("not audio\n" * 40)
     (folder / "empty.flac").write_bytes(b"")
-    return folder
+    t = np.arange(44100 * 3) / 44100
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    sf.write(folder / "full.tmp", tone, 44100, format="WAV")
+    data = (folder / "full.tmp").read_bytes()
+    (folder / "truncated.wav").write_bytes(data[: len(data) // 2])
+    (folder / "full.tmp").unlink()
+    nan = tone.copy()
+    nan[100:110] = np.nan
+    sf.write(folder / "nan.wav", nan, 44100, subtype="FLOAT")
+    sf.write(folder / "short.wav", tone[:44100], 44100)
+    sf.write(folder / "silent.wav", np.zeros_like(tone), 44100)
+    (folder / "gone.wav").symlink_to(folder / "deleted-long-ago.wav")
 
 
 def _state(home):
@@ -39,26 +62,35 @@ def _state(home):
 
 
 def test_rebuild_is_incremental_and_idempotent(prefect_harness, library, tmp_path):
+    library = shutil.copytree(library, tmp_path / "library", symlinks=True)  # this test edits it
     home = tmp_path / "home"
     first = rebuild_flow(library=library, home=home)
-    assert (first["analyzed"], first["failed"], first["skipped"]) == (2, 2, 0)
+    assert (first["analyzed"], first["failed"], first["skipped"]) == (2, len(BAD_INPUTS), 0)
     assert first["phrases"] > 0
     before = _state(home)
 
     second = rebuild_flow(library=library, home=home)
-    assert (second["analyzed"], second["failed"], second["skipped"], second["removed"]) == (0, 0, 4, 0)
+    n_files = 2 + len(BAD_INPUTS)
+    assert (second["analyzed"], second["failed"], second["skipped"], second["removed"]) == (0, 0, n_files, 0)
     after = _state(home)
     assert after[0] == before[0]  # byte-identical Parquet
     assert np.array_equal(after[1], before[1]) and np.array_equal(after[2], before[2])
 
     db = PhraseDatabase.open(Home(home).db_url())
     failures = {os.path.basename(f["path"]): f["reason"] for f in db.failures(first["run_id"])}
-    assert failures == {"notes.wav": "not_audio", "empty.flac": "empty"}
+    assert failures == BAD_INPUTS
 
     # Touch: new mtime, same content → nothing analysed.
     os.utime(library / "t0.wav", ns=(1, 1))
     touched = rebuild_flow(library=library, home=home)
-    assert touched["analyzed"] == 0 and touched["skipped"] == 4
+    assert touched["analyzed"] == 0 and touched["skipped"] == n_files
+    unchanged_ids = set(_state(home)[1].tolist())
+
+    # Change: same path, new content → that file alone is analysed, its phrases replaced.
+    write_track(_track(9, 103.0), library / "t0.wav")
+    changed_content = rebuild_flow(library=library, home=home)
+    assert (changed_content["analyzed"], changed_content["skipped"]) == (1, n_files - 1)
+    assert set(_state(home)[1].tolist()) != unchanged_ids
 
     # Add one, delete one: exactly those.
     write_track(_track(5, 131.0), library / "t5.wav")
@@ -67,7 +99,7 @@ def test_rebuild_is_incremental_and_idempotent(prefect_harness, library, tmp_pat
     assert (changed["analyzed"], changed["removed"]) == (1, 1)
     ids, _ = PhraseDatabase.open(Home(home).db_url()).embeddings()
     paths = {r[1] for r in PhraseDatabase.open(Home(home).db_url()).phrases_with_tracks(ids.tolist()).values()}
-    assert paths == {str((library / "t0.wav").resolve()), str((library / "t5.wav").resolve())}
+    assert paths == {str(library / "t0.wav"), str(library / "t5.wav")}
 
 
 def test_corrupt_or_missing_faiss_is_rebuilt_not_served(prefect_harness, library, tmp_path):
@@ -124,7 +156,7 @@ def test_cli_rebuild_search_stats_sql(prefect_harness, library, tmp_path):
     assert len(by_id) == 2 and first["phrase_id"] not in [h["phrase_id"] for h in by_id]
 
     stats = json.loads(runner.invoke(app, ["stats", "--home", str(home), "--json"]).stdout)
-    assert stats["tracks_ok"] == 2 and stats["tracks_failed"] == 2 and stats["phrases"] == summary["phrases"]
+    assert stats["tracks_ok"] == 2 and stats["tracks_failed"] == len(BAD_INPUTS) and stats["phrases"] == summary["phrases"]
 
     bad = runner.invoke(app, ["sql", "SELECT * FROM nowhere", "--home", str(home)])
     assert bad.exit_code == 1 and "nowhere" in bad.stderr
