@@ -131,6 +131,8 @@ def rebuild(
     home: HomeOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1,
+                                                help="Files analysed at once (default: one per two cores).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """The dataset flow: analyse new and changed audio, drop deleted files, refresh the FAISS
@@ -143,8 +145,12 @@ def rebuild(
         cfg = load_analysis_config(config)
     except ConfigError as error:
         fail(str(error))
+    from prefect.task_runners import ThreadPoolTaskRunner
+
     from flows.dataset import rebuild_flow
 
+    if workers is not None:
+        rebuild_flow = rebuild_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
     summary = rebuild_flow(library=library.resolve(), home=(home or default_home()).resolve(),
                            db=db, config=cfg)
     if as_json:

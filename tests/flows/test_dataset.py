@@ -135,7 +135,8 @@ def test_cli_rebuild_search_stats_sql(prefect_harness, library, tmp_path):
 
     runner = CliRunner()
     home = tmp_path / "home"
-    result = runner.invoke(app, ["rebuild", "--library", str(library), "--home", str(home), "--json"])
+    result = runner.invoke(app, ["rebuild", "--library", str(library), "--home", str(home), "--workers", "1",
+                                 "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) == {"analyzed", "skipped", "failed", "removed", "phrases", "run_id"}
