@@ -96,8 +96,9 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated library.")] = 7,
     as_json: JsonOption = False,
 ) -> None:
-    """Generate house-like tracks with known beats, analyse them in a Prefect flow, and score
-    the analysis against the truth."""
+    """Generate house-like tracks with known beats and performances that dance to them; analyse
+    and score the tracks, validate the performances and write the motion-audio pairs, all in a
+    Prefect flow."""
     from flows.demo import demo_flow
 
     home = home or default_home()
@@ -112,8 +113,16 @@ def demo(
                       str(row["beats"]), str(row["sections"]), str(row["phrases"]),
                       f"{row['beat_f']:.3f}", f"{row['downbeat_f']:.3f}", f"{row['section_f']:.3f}")
     console.print(table)
-    console.print(f"library: {summary['library']}  ·  try: echelon analyze "
-                  f"{summary['tracks'][0]['path']} --plot analysis.png")
+    table = Table("performance", "usable", "frames", "seconds", "devices", "warnings",
+                  title="generated performances (with phone faults)")
+    for row in summary["performances"]:
+        table.add_row(Path(row["performance"]).name, "yes" if row["ok"] else "no",
+                      str(row["frames"]), f"{row['duration_s']:.1f}",
+                      ",".join(map(str, row["devices"])), str(row["warnings"]))
+    console.print(table)
+    console.print(f"library: {summary['library']}  ·  motion-audio pairs: {summary['pairs']}")
+    console.print(f"try: echelon analyze {summary['tracks'][0]['path']} --plot analysis.png  ·  "
+                  f"echelon validate-performance {summary['performances'][0]['performance']}")
 
 
 HomeOption = Annotated[
@@ -249,6 +258,45 @@ def sql(
     for r in rows:
         table.add_row(*(str(v) for v in r))
     console.print(table)
+
+
+@app.command("validate-performance")
+def validate_performance(
+    recording: Annotated[Path, typer.Argument(help="Performance recording (.parquet or .csv): "
+                                                   "t, device, z0…z24, optional section.")],
+    motion_config: Annotated[Path | None, typer.Option(
+        "--config", help="Echelon config YAML (default: configs/echelon.yaml).",
+        dir_okay=False)] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a motion recording: columns, numbers, clock, devices, dropouts. Exits 1 when the
+    file is not usable; short dropouts are filled and reported as warnings."""
+    from tasks.config import ConfigError, load_echelon_config
+    from tasks.motion import validate_performance as check
+
+    try:
+        cfg = load_echelon_config(motion_config)
+    except ConfigError as error:
+        fail(str(error))
+    _, report = check(recording, cfg.motion)
+    record = report.to_json()
+    if as_json:
+        print(json.dumps(record))
+    else:
+        verdict = "[green]usable[/green]" if report.ok else "[red]not usable[/red]"
+        console.print(f"[bold]{recording}[/bold]: {verdict} · {report.frames} frames at "
+                      f"{cfg.motion.frame_rate:g} Hz · {report.duration_s:.1f} s · "
+                      f"devices {report.devices or '—'}")
+        for kind, issues in (("error", report.errors), ("warning", report.warnings)):
+            if issues:
+                table = Table("row", "column", "reason", title=f"{len(issues)} {kind}(s)")
+                for i in issues:
+                    table.add_row(str(i.row or "—"), i.column or "—", i.reason)
+                console.print(table)
+    if not report.ok:
+        first = report.errors[0]
+        fail(f"{recording}: {first.describe()}"
+             + (f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""))
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""`echelon demo`: generate a few house-like tracks with known beats, analyse them, score them."""
+"""`echelon demo`: generate house-like tracks with known beats and performances that dance to
+them; analyse and score the tracks, validate the performances, write the motion-audio pairs."""
 
 from __future__ import annotations
 
@@ -9,19 +10,53 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from storage.home import Home
+from storage.pair_manifest import MotionAudioPair, write_pairs
 from tasks.analysis import analyze_track
-from tasks.config import AnalysisConfig
+from tasks.config import AnalysisConfig, MotionConfig
+from tasks.dataset import content_hash
 from tasks.evaluation import score_analysis
+from tasks.motion import validate_performance
+from tasks.motion_synth import PhoneFaults, dance, write_performance
 from tasks.synth import random_spec, render, write_track
 
+CLOCK_START_S = 100.0  # the phones' clock reads 100 s when the track starts
 
-def _generate(path: Path, seed: int) -> dict:
-    """Write one generated track; return its path and ground truth."""
+# The faults of real phone recordings, one set per performance in turn.
+FAULTS = (
+    (PhoneFaults(), ".parquet"),
+    (PhoneFaults(device1_stops_at=0.6, nan_frames=3), ".csv"),
+    (PhoneFaults(device1_missing=True, stops_early_s=5.0), ".parquet"),
+)
+
+
+def _generate(path: Path, performance_dir: Path, seed: int, index: int = 0) -> dict:
+    """Write one generated track and a performance dancing to it; return paths and truth."""
     spec = random_spec(np.random.default_rng(seed), duration_range_s=(40.0, 70.0))
     track = render(spec)
     write_track(track, path)
-    return {"path": str(path), "bpm": spec.bpm, "beats": track.beats.tolist(),
-            "downbeats": track.downbeats.tolist(), "boundaries": track.boundaries.tolist()}
+    faults, suffix = FAULTS[index % len(FAULTS)]
+    motion = dance(track, np.random.default_rng(seed + 1), CLOCK_START_S, faults=faults)
+    performance = write_performance(motion, performance_dir / f"{path.stem}{suffix}")
+    return {"path": str(path), "performance": str(performance), "bpm": spec.bpm,
+            "beats": track.beats.tolist(), "downbeats": track.downbeats.tolist(),
+            "boundaries": track.boundaries.tolist()}
+
+
+def _check_performance(truth: dict, config: MotionConfig) -> dict:
+    _, report = validate_performance(truth["performance"], config)
+    return {"performance": truth["performance"], "ok": report.ok, "frames": report.frames,
+            "duration_s": round(report.duration_s, 2), "devices": report.devices,
+            "warnings": len(report.warnings), "errors": len(report.errors)}
+
+
+def _pairs(truths: list[dict], home: Home) -> Path:
+    pairs = [MotionAudioPair(pair_id=Path(t["path"]).stem, track_id=content_hash(t["path"]),
+                             audio_path=str(Path(t["path"]).relative_to(home.root)),
+                             motion_path=str(Path(t["performance"]).relative_to(home.root)),
+                             offset_s=-CLOCK_START_S)
+             for t in truths]
+    return write_pairs(pairs, home.pairs_manifest)
 
 
 def _analyze_and_score(truth: dict, config: AnalysisConfig) -> dict:
@@ -36,17 +71,28 @@ def _analyze_and_score(truth: dict, config: AnalysisConfig) -> dict:
 
 generate_track = task(name="generate track", cache_policy=NO_CACHE)(_generate)
 analyze_and_score = task(name="analyze track", cache_policy=NO_CACHE)(_analyze_and_score)
+check_performance = task(name="validate performance", cache_policy=NO_CACHE)(_check_performance)
+write_pair_manifest = task(name="write motion-audio pairs", cache_policy=NO_CACHE)(_pairs)
 
 
 @flow(name="echelon-demo", log_prints=True)
 def demo_flow(home: Path, n_tracks: int = 3, seed: int = 7,
               config: AnalysisConfig | None = None) -> dict:
     config = config or AnalysisConfig()
-    library = Path(home) / "library"
-    truths = [generate_track.submit(library / f"demo_{i:02d}.wav", seed + i) for i in range(n_tracks)]
+    layout = Home(home)
+    library = layout.root / "library"
+    truths = [generate_track.submit(library / f"demo_{i:02d}.wav", layout.performances,
+                                    seed + i, i)
+              for i in range(n_tracks)]
     rows = [analyze_and_score.submit(t, config) for t in truths]
+    checks = [check_performance.submit(t, MotionConfig()) for t in truths]
+    manifest = write_pair_manifest([t.result() for t in truths], layout)
     rows = [r.result() for r in rows]
+    checks = [c.result() for c in checks]
     create_table_artifact(key="demo-analysis", table=rows,
                           description="Generated tracks analysed against their known beats, "
                                       "downbeats and section boundaries")
-    return {"home": str(home), "library": str(library), "tracks": rows}
+    create_table_artifact(key="demo-performances", table=checks,
+                          description="Generated performances (with phone faults) validated")
+    return {"home": str(layout.root), "library": str(library), "tracks": rows,
+            "performances": checks, "pairs": str(manifest)}

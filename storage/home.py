@@ -29,6 +29,14 @@ class Home:
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
 
+    @property
+    def performances(self) -> Path:
+        return self.root / "performances"
+
+    @property
+    def pairs_manifest(self) -> Path:
+        return self.root / "motion_audio_pairs.parquet"
+
     def db_url(self, override: str | None = None) -> str:
         """`override` (any SQLAlchemy URL) if given, else the SQLite file in this home."""
         return override or f"sqlite:///{self.db_file}"

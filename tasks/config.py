@@ -47,18 +47,58 @@ class AnalysisConfig(_Frozen):
     phrases: PhrasesConfig = PhrasesConfig()
 
 
+class MotionConfig(_Frozen):
+    """How performance recordings are checked and put on one clock."""
+
+    frame_rate: float = Field(30.0, gt=0, le=1000)  # conditioning frames per second
+    window_past: int = Field(30, ge=0)
+    window_future: int = Field(15, ge=0)
+    max_dropout_s: float = Field(0.25, ge=0)  # longer NaN/Inf runs are errors, shorter are filled
+    max_gap_s: float = Field(0.5, gt=0)  # longest allowed silence of one device's clock
+
+
+class EncoderConfig(_Frozen):
+    """The Echelon conditioning encoder: motion windows → one 256-d vector per frame."""
+
+    input_dim: int = Field(25, ge=1)
+    trajectory_dim: int = Field(64, ge=1)
+    dynamics_dim: int = Field(64, ge=1)
+    transition_dim: int = Field(16, ge=1)
+    device_dim: int = Field(32, ge=1)
+    n_devices: int = Field(2, ge=1)
+    output_dim: int = Field(256, ge=1)
+
+
+class EchelonConfig(_Frozen):
+    motion: MotionConfig = MotionConfig()
+    encoder: EncoderConfig = EncoderConfig()
+
+    @property
+    def window(self) -> int:
+        return self.motion.window_past + 1 + self.motion.window_future
+
+
 class ConfigError(ValueError):
     """A config file that is missing, not YAML, or does not match its model."""
 
 
 def load_analysis_config(path: Path | str | None = None) -> AnalysisConfig:
     """`path`, else configs/analysis.yaml, else the built-in defaults."""
+    return _load_default(AnalysisConfig, path, "analysis.yaml")
+
+
+def load_echelon_config(path: Path | str | None = None) -> EchelonConfig:
+    """`path`, else configs/echelon.yaml, else the built-in defaults."""
+    return _load_default(EchelonConfig, path, "echelon.yaml")
+
+
+def _load_default(model: type[_Frozen], path: Path | str | None, name: str):
     if path is None:
-        default = CONFIG_DIR / "analysis.yaml"
+        default = CONFIG_DIR / name
         if not default.is_file():
-            return AnalysisConfig()
+            return model()
         path = default
-    return load_model(AnalysisConfig, path)
+    return load_model(model, path)
 
 
 def load_model(model: type[_Frozen], path: Path | str):

@@ -1,4 +1,9 @@
+from pathlib import Path
+
 from flows.demo import demo_flow
+from storage.pair_manifest import read_pairs
+from tasks.motion import validate_performance
+from tasks.pairs import PairDataset
 
 
 def test_demo_flow_generates_analyses_and_scores(prefect_harness, tmp_path):
@@ -9,3 +14,16 @@ def test_demo_flow_generates_analyses_and_scores(prefect_harness, tmp_path):
         assert abs(row["tempo_bpm"] - row["true_bpm"]) / row["true_bpm"] < 0.01
         assert row["beat_f"] >= 0.95
         assert row["phrases"] >= row["sections"] >= 1
+
+    # performances with phone faults, each still usable, and a pair manifest that reads back
+    checks = {Path(c["performance"]).name: c for c in summary["performances"]}
+    assert set(checks) == {"demo_00.parquet", "demo_01.csv"}
+    assert all(c["ok"] for c in checks.values())
+    assert checks["demo_01.csv"]["warnings"] == 3  # three NaN frames, filled
+    pairs = read_pairs(summary["pairs"])
+    assert [p.pair_id for p in pairs] == ["demo_00", "demo_01"]
+    for p in pairs:
+        performance, report = validate_performance(p.motion_path)
+        assert report.ok and Path(p.audio_path).is_file()
+    dataset = PairDataset(pairs, crop_s=2.0)
+    assert len(dataset) >= 30 and dataset[0].inputs.windows.shape[1:] == (2, 46, 25)

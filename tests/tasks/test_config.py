@@ -37,3 +37,20 @@ def test_frozen():
 
     with pytest.raises(ValidationError, match="frozen"):
         AnalysisConfig().sample_rate = 8000
+
+
+def test_echelon_config_file_matches_the_spec():
+    from tasks.config import EchelonConfig, load_echelon_config
+
+    cfg = load_echelon_config()
+    assert cfg == EchelonConfig()
+    assert cfg.window == 46 and cfg.motion.frame_rate == 30 and cfg.encoder.output_dim == 256
+
+
+def test_echelon_config_typo_is_an_error(tmp_path):
+    from tasks.config import load_echelon_config
+
+    path = tmp_path / "e.yaml"
+    path.write_text("motion:\n  frame_rte: 25\n")
+    with pytest.raises(ConfigError, match="motion.frame_rte"):
+        load_echelon_config(path)
