@@ -260,6 +260,176 @@ def sql(
     console.print(table)
 
 
+VQVAEConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="VQ-VAE config YAML (default: configs/vqvae.yaml, the full-size "
+                                  "model; configs/tiny/vqvae.yaml trains in minutes on a CPU).",
+                 dir_okay=False),
+]
+CheckpointOption = Annotated[
+    Path | None,
+    typer.Option("--checkpoint", help="VQ-VAE checkpoint (default: checkpoints/vqvae/vqvae.pt "
+                                      "in --home).", dir_okay=False),
+]
+
+
+def _vqvae_checkpoint(checkpoint: Path | None, home: Path | None) -> Path:
+    from storage.home import Home
+
+    path = checkpoint or Home(home or default_home()).vqvae_checkpoints / "vqvae.pt"
+    if not path.is_file():
+        fail(f"{path}: no VQ-VAE checkpoint; run `echelon train-vqvae` first or pass --checkpoint")
+    return path
+
+
+@app.command("train-vqvae")
+def train_vqvae(
+    home: HomeOption = None,
+    config: VQVAEConfigOption = None,
+    max_steps: Annotated[int | None, typer.Option(
+        "--max-steps", min=1, help="Stop at this step (the schedule still follows the config's "
+                                   "steps, so a later run resumes on the same curve).")] = None,
+    db: DbOption = None,
+    device: Annotated[str | None, typer.Option("--device", help="cuda, cuda:1 or cpu (default: "
+                                                                "CUDA when available).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the VQ-VAE audio tokenizer on the phrase database's audio (random crops), or resume
+    the run in --home. Validates on held-out tracks; prints checkpoint, steps, val_mel_distance,
+    val_si_sdr and codebook_usage."""
+    from storage.checkpoints import CheckpointError
+    from tasks.config import ConfigError, load_vqvae_config
+    from tasks.train import TrainingDiverged
+
+    layout_home = (home or default_home()).resolve()
+    try:
+        cfg = load_vqvae_config(config)
+    except ConfigError as error:
+        fail(str(error))
+    if db is None and not (layout_home / "phrases.db").is_file():
+        fail(f"{layout_home}: no phrase database here; run `echelon rebuild --library DIR "
+             f"--home {layout_home}` first")
+    from flows.vqvae import train_vqvae_flow
+
+    try:
+        summary = train_vqvae_flow(home=layout_home, config=cfg, max_steps=max_steps, db=db,
+                                   device=device)
+    except (TrainingDiverged, CheckpointError, ValueError) as error:
+        fail(str(error))
+    if as_json:
+        print(json.dumps(summary))
+        return
+    for key, value in summary.items():
+        console.print(f"{key:>18}: {value}")
+
+
+@app.command()
+def tokenize(
+    audio: Annotated[Path | None, typer.Option("--audio", help="Tokenize this one file "
+                                                               "(with --out).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Token Parquet for --audio.",
+                                             dir_okay=False)] = None,
+    checkpoint: CheckpointOption = None,
+    home: HomeOption = None,
+    db: DbOption = None,
+    config: VQVAEConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Audio → VQ-VAE tokens in Parquet. Without --audio: every analysed track of the phrase
+    database that has no tokens from this model yet, into artifacts/tokens.parquet."""
+    from storage.checkpoints import CheckpointError
+    from tasks.config import ConfigError, load_vqvae_config
+
+    try:
+        chunk_s = load_vqvae_config(config).tokenize.chunk_s
+    except ConfigError as error:
+        fail(str(error))
+    path = _vqvae_checkpoint(checkpoint, home)
+    if audio is None:
+        if out is not None:
+            fail("--out goes with --audio; the library's tokens go to artifacts/tokens.parquet",
+                 code=2)
+        from flows.vqvae import tokenize_flow
+
+        try:
+            summary = tokenize_flow(home=(home or default_home()).resolve(), checkpoint=path,
+                                    db=db, chunk_s=chunk_s)
+        except CheckpointError as error:
+            fail(str(error))
+        if as_json:
+            print(json.dumps(summary))
+        else:
+            for key, value in summary.items():
+                console.print(f"{key:>14}: {value}")
+        return
+    if out is None:
+        fail("--audio needs --out CODES.parquet", code=2)
+    from storage.token_store import write_tokens
+    from tasks.audio import AudioError
+    from tasks.tokenize import load_tokenizer, tokenize_file
+
+    try:
+        sequence = tokenize_file(load_tokenizer(path, chunk_s), audio)
+    except (AudioError, CheckpointError) as error:
+        fail(str(error))
+    write_tokens([sequence], out)
+    duration = sequence.n_samples / sequence.sample_rate
+    record = {"n_codes": len(sequence.codes), "codes_per_second": len(sequence.codes) / duration,
+              "duration_s": duration}
+    if as_json:
+        print(json.dumps(record))
+        return
+    console.print(f"{audio}: {record['n_codes']} codes, {record['codes_per_second']:.1f} per "
+                  f"second over {duration:.2f} s → {out}")
+
+
+@app.command()
+def detokenize(
+    codes: Annotated[Path, typer.Argument(help="Token Parquet written by `echelon tokenize`.")],
+    out: Annotated[Path, typer.Option("--out", help="WAV file to write (44.1 kHz, 16-bit).",
+                                      dir_okay=False)],
+    track: Annotated[str | None, typer.Option("--track", help="Which track, when the file holds "
+                                                              "several (path or id).")] = None,
+    checkpoint: CheckpointOption = None,
+    home: HomeOption = None,
+    config: VQVAEConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """VQ-VAE tokens → audio of the original length."""
+    from storage.atomic import write_wav
+    from storage.checkpoints import CheckpointError
+    from storage.token_store import read_tokens
+    from tasks.config import ConfigError, load_vqvae_config
+    from tasks.tokenize import decode, load_tokenizer
+
+    try:
+        sequences = read_tokens(codes)
+        chunk_s = load_vqvae_config(config).tokenize.chunk_s
+    except (FileNotFoundError, ValueError, ConfigError) as error:
+        fail(str(error))
+    if track is not None:
+        sequences = [s for s in sequences if track in (s.track_path, s.track_id)]
+    if len(sequences) != 1:
+        fail(f"{codes}: holds {len(sequences)} matching tracks; choose one with --track "
+             f"(path or id)")
+    sequence = sequences[0]
+    try:
+        tokenizer = load_tokenizer(_vqvae_checkpoint(checkpoint, home), chunk_s)
+    except CheckpointError as error:
+        fail(str(error))
+    if tokenizer.version != sequence.model_version:
+        fail(f"{codes}: tokens come from model version {sequence.model_version}, the checkpoint "
+             f"is {tokenizer.version}; pass the matching --checkpoint")
+    wave = decode(tokenizer, sequence.codes, sequence.n_samples)
+    write_wav(out, wave.clip(-1.0, 1.0), sequence.sample_rate)
+    record = {"wav": str(out), "duration_s": len(wave) / sequence.sample_rate,
+              "n_codes": len(sequence.codes)}
+    if as_json:
+        print(json.dumps(record))
+        return
+    console.print(f"{codes} → {out} ({record['duration_s']:.2f} s)")
+
+
 @app.command("validate-performance")
 def validate_performance(
     recording: Annotated[Path, typer.Argument(help="Performance recording (.parquet or .csv): "

@@ -178,6 +178,13 @@ class PhraseDatabase:
                                     Track.config_hash)).all()
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
+    def audio_tracks(self) -> list[tuple[str, str, float]]:
+        """(path, content_hash, duration_s) of every track analysed without error, by path."""
+        with self.session() as s:
+            rows = s.execute(select(Track.path, Track.content_hash, Track.duration_s)
+                             .where(Track.status == "ok").order_by(Track.path)).all()
+        return [(r[0], r[1], float(r[2] or 0.0)) for r in rows]
+
     def touch(self, updates: dict[str, int]) -> None:
         """New mtimes for files whose content did not change (nothing to re-analyse)."""
         if not updates:

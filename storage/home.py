@@ -30,6 +30,14 @@ class Home:
         return self.root / "checkpoints"
 
     @property
+    def vqvae_checkpoints(self) -> Path:
+        return self.checkpoints / "vqvae"
+
+    @property
+    def tokens(self) -> Path:
+        return self.artifacts / "tokens.parquet"
+
+    @property
     def performances(self) -> Path:
         return self.root / "performances"
 

@@ -70,7 +70,7 @@ def query(artifacts: Path | str, sql: str) -> tuple[list[str], list[tuple]]:
     artifacts = Path(artifacts)
     con = duckdb.connect()
     try:
-        for name in DATASETS:
+        for name in (*DATASETS, "tokens"):  # tokens.parquet: written by `echelon tokenize`
             file = artifacts / f"{name}.parquet"
             if file.is_file():
                 con.read_parquet(str(file)).create_view(name)

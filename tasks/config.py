@@ -78,6 +78,57 @@ class EchelonConfig(_Frozen):
         return self.motion.window_past + 1 + self.motion.window_future
 
 
+class VQVAEModelConfig(_Frozen):
+    """The tokenizer's shape: total stride = product of `strides` (64 → ≈689 codes/s)."""
+
+    sample_rate: int = Field(44100, ge=8000)
+    channels: int = Field(64, ge=1)  # first layer; doubled at each downsampling
+    strides: tuple[int, ...] = (4, 4, 4)
+    codebook_size: int = Field(2048, ge=2, le=32767)  # codes are stored as int16
+    codebook_dim: int = Field(64, ge=1)
+    commitment: float = Field(0.25, ge=0)
+    ema_decay: float = Field(0.99, gt=0, lt=1)
+    dead_code_threshold: float = Field(1.0, ge=0)  # EMA count under which a code restarts
+
+    @model_validator(mode="after")
+    def _strides(self) -> "VQVAEModelConfig":
+        if not self.strides or any(s < 2 for s in self.strides):
+            raise ValueError("strides must be one or more integers ≥ 2")
+        return self
+
+
+class LossWeights(_Frozen):
+    stft: float = Field(1.0, ge=0)
+    mel: float = Field(1.0, ge=0)
+    waveform: float = Field(0.1, ge=0)
+
+
+class VQVAETrainingConfig(_Frozen):
+    steps: int = Field(100_000, ge=1)  # length of the learning-rate schedule
+    batch_size: int = Field(16, ge=1)
+    crop_s: float = Field(1.0, gt=0)
+    lr: float = Field(3e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_steps: int = Field(1000, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    val_every: int = Field(1000, ge=1)
+    checkpoint_every: int = Field(1000, ge=1)
+    val_share: float = Field(0.1, gt=0, lt=1)  # share of tracks held out (at least one)
+    val_crops: int = Field(16, ge=1)
+    seed: int = 0
+    loss: LossWeights = LossWeights()
+
+
+class TokenizeConfig(_Frozen):
+    chunk_s: float = Field(30.0, gt=0)  # long files are encoded this much at a time
+
+
+class VQVAEConfig(_Frozen):
+    model: VQVAEModelConfig = VQVAEModelConfig()
+    training: VQVAETrainingConfig = VQVAETrainingConfig()
+    tokenize: TokenizeConfig = TokenizeConfig()
+
+
 class ConfigError(ValueError):
     """A config file that is missing, not YAML, or does not match its model."""
 
@@ -90,6 +141,11 @@ def load_analysis_config(path: Path | str | None = None) -> AnalysisConfig:
 def load_echelon_config(path: Path | str | None = None) -> EchelonConfig:
     """`path`, else configs/echelon.yaml, else the built-in defaults."""
     return _load_default(EchelonConfig, path, "echelon.yaml")
+
+
+def load_vqvae_config(path: Path | str | None = None) -> VQVAEConfig:
+    """`path`, else configs/vqvae.yaml (the full-size model), else the built-in defaults."""
+    return _load_default(VQVAEConfig, path, "vqvae.yaml")
 
 
 def _load_default(model: type[_Frozen], path: Path | str | None, name: str):

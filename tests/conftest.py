@@ -49,9 +49,14 @@ def house_analysis(house_wav):
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One Prefect test server for the whole session (it takes ~10 s to start)."""
+    from prefect.logging.configuration import setup_logging
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness():
+        # Configure Prefect's console logging now, on the session's stderr; otherwise the first
+        # flow run inside a CliRunner.invoke binds it to that invocation's stderr, which is
+        # closed when the invocation returns.
+        setup_logging()
         yield
 
 
@@ -59,3 +64,38 @@ def tone(freq: float, seconds: float, sr: int, channels: int = 1, amp: float = 0
     t = np.arange(int(seconds * sr)) / sr
     x = (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
     return np.repeat(x[:, None], channels, axis=1) if channels > 1 else x
+
+
+@pytest.fixture(scope="session")
+def short_library(tmp_path_factory) -> list[Path]:
+    """Three 16 s generated tracks (different tempi and arrangements) for model training."""
+    from tasks.synth import SectionSpec, TrackSpec, render, write_track
+
+    folder = tmp_path_factory.mktemp("short_library")
+    arrangements = (("groove", "break"), ("build", "drop"), ("intro_kick", "groove"))
+    paths = []
+    for i, (a, b) in enumerate(arrangements):
+        spec = TrackSpec(bpm=118.0 + 6 * i, sections=(SectionSpec(a, 4), SectionSpec(b, 4)),
+                         seed=40 + i)
+        paths.append(write_track(render(spec), folder / f"short_{i}.wav"))
+    return paths
+
+
+def tiny_vqvae_config(**training):
+    """configs/tiny/vqvae.yaml with training settings replaced."""
+    from tasks.config import CONFIG_DIR, load_vqvae_config
+
+    cfg = load_vqvae_config(CONFIG_DIR / "tiny" / "vqvae.yaml")
+    return cfg.model_copy(update={"training": cfg.training.model_copy(update=training)})
+
+
+@pytest.fixture(scope="session")
+def trained_vqvae(short_library, tmp_path_factory):
+    """The tiny VQ-VAE trained for 100 steps (≈25 s) on two tracks, validated on the third."""
+    from tasks.train_vqvae import train_vqvae
+
+    folder = tmp_path_factory.mktemp("vqvae")
+    cfg = tiny_vqvae_config(steps=100, val_every=50, checkpoint_every=50)
+    result = train_vqvae(cfg, [str(p) for p in short_library[:2]], [str(short_library[2])],
+                         folder)
+    return result

@@ -1,0 +1,198 @@
+"""Training the VQ-VAE on random crops of the library's audio.
+
+Resumable on the same curve: each step's crops and codebook restarts are drawn from generators
+seeded by (seed, step), and the checkpoint holds the model, the codebook's running averages,
+the optimiser and the schedule, so a run stopped at step k and resumed makes the same steps
+k+1, k+2, … as one that never stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from echelon_models.vqvae import VQVAE, MelDistance, ReconstructionLoss, si_sdr
+from storage.checkpoints import (CheckpointError, load_checkpoint, save_checkpoint,
+                                 weights_version)
+from tasks.audio_crops import AudioCrops
+from tasks.config import VQVAEConfig, VQVAEModelConfig
+from tasks.train import TrainingDiverged, is_finite, mixed_precision, pick_device, warmup_cosine
+
+CHECKPOINT_KIND = "vqvae"
+CHECKPOINT_NAME = "vqvae.pt"
+
+
+@dataclass(frozen=True)
+class Validation:
+    step: int
+    mel_distance: float
+    si_sdr: float
+    perplexity: float
+    codebook_usage: float  # share of the codebook used on the validation crops
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    steps: int
+    history: list[dict] = field(default_factory=list)  # one entry per step: loss and its parts
+    validations: list[Validation] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        last = self.validations[-1]
+        return {"checkpoint": str(self.checkpoint), "steps": self.steps,
+                "val_mel_distance": round(last.mel_distance, 4),
+                "val_si_sdr": round(last.si_sdr, 3),
+                "codebook_usage": round(last.codebook_usage, 4)}
+
+
+def build_vqvae(config: VQVAEModelConfig) -> VQVAE:
+    return VQVAE(**config.model_dump())
+
+
+def load_vqvae(path: Path | str, device: str | torch.device = "cpu") -> tuple[VQVAE, str]:
+    """The model of a checkpoint, in eval mode, and its weights version."""
+    state = load_checkpoint(path, CHECKPOINT_KIND, map_location=device)
+    try:
+        model = build_vqvae(VQVAEModelConfig.model_validate(state["model_config"]))
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise CheckpointError(f"{path}: checkpoint does not match its model "
+                              f"({str(error).splitlines()[0][:200]})") from error
+    return model.to(device).eval(), str(state["version"])
+
+
+def train_vqvae(config: VQVAEConfig, train_paths: list[str], val_paths: list[str],
+                checkpoint_dir: Path | str, max_steps: int | None = None,
+                device: str | None = None,
+                on_step: Callable[[int, dict], None] | None = None,
+                on_validation: Callable[[Validation], None] | None = None) -> TrainResult:
+    """Train (or resume) until step min(max_steps, config.training.steps)."""
+    tc = config.training
+    run_device = pick_device(device)
+    torch.manual_seed(tc.seed)
+    model = build_vqvae(config.model).to(run_device)
+    crop_samples = int(round(tc.crop_s * config.model.sample_rate / model.hop)) * model.hop
+    train_crops = AudioCrops(train_paths, config.model.sample_rate, crop_samples)
+    val_batch = torch.from_numpy(
+        AudioCrops(val_paths, config.model.sample_rate, crop_samples).fixed(tc.val_crops))
+    loss_fn = ReconstructionLoss(config.model.sample_rate, **tc.loss.model_dump()).to(run_device)
+    mel = MelDistance(config.model.sample_rate).to(run_device)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=(0.8, 0.99),
+                                  weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, tc.warmup_steps, tc.steps))
+    checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME
+    result = TrainResult(checkpoint, 0)
+    if checkpoint.is_file():
+        _resume(checkpoint, config, model, optimizer, scheduler, result, run_device)
+
+    def validate() -> Validation:
+        v = _validate(model, val_batch, mel, tc.batch_size, result.steps, run_device)
+        result.validations.append(v)
+        if on_validation:
+            on_validation(v)
+        return v
+
+    if not result.validations:
+        validate()  # the starting point every later figure is compared with
+    target = min(tc.steps, max_steps) if max_steps is not None else tc.steps
+    model.train()
+    while result.steps < target:
+        step = result.steps
+        rng = np.random.default_rng([tc.seed, step])
+        generator = torch.Generator().manual_seed(tc.seed * 1_000_003 + step)
+        batch = torch.from_numpy(train_crops.batch(rng, tc.batch_size)).unsqueeze(1)
+        batch = batch.to(run_device)  # (B, 1, S)
+        with mixed_precision(run_device):
+            out = model(batch, generator)
+            loss, parts = loss_fn(out.wave, batch)
+            total = loss + out.quantized.penalty
+        if not is_finite(total):
+            raise TrainingDiverged(_diverged(step + 1, "loss", checkpoint))
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        if not is_finite(grad_norm):
+            raise TrainingDiverged(_diverged(step + 1, "gradients", checkpoint))
+        optimizer.step()
+        scheduler.step()
+        result.steps = step + 1
+        entry = {"step": result.steps, "loss": total.item(), "lr": scheduler.get_last_lr()[0],
+                 **{k: v.item() for k, v in parts.items()},
+                 "commitment": out.quantized.penalty.item(),
+                 "perplexity": float(out.quantized.metrics["perplexity"])}
+        result.history.append(entry)
+        if on_step:
+            on_step(result.steps, entry)
+        last = result.steps == target
+        if result.steps % tc.val_every == 0 or last:
+            validate()
+            model.train()
+        if result.steps % tc.checkpoint_every == 0 or last:
+            _save(checkpoint, config, model, optimizer, scheduler, result)
+    if not checkpoint.is_file():  # nothing to train (already at the target): still leave one
+        _save(checkpoint, config, model, optimizer, scheduler, result)
+    return result
+
+
+def _diverged(step: int, what: str, checkpoint: Path) -> str:
+    kept = (f"the last good checkpoint {checkpoint} is kept" if checkpoint.is_file()
+            else "no checkpoint had been written yet")
+    return (f"training stopped at step {step}: the {what} became NaN or infinite; {kept}. "
+            "Try a lower learning rate or a smaller grad_clip.")
+
+
+@torch.no_grad()
+def _validate(model: VQVAE, crops: torch.Tensor, mel: MelDistance, batch_size: int, step: int,
+              device: torch.device) -> Validation:
+    model.eval()
+    distances, sdrs, codes = [], [], []
+    for start in range(0, len(crops), batch_size):
+        batch = crops[start:start + batch_size].unsqueeze(1).to(device)  # (b, 1, S)
+        out = model(batch)
+        wave = out.wave[..., :batch.shape[-1]].float()
+        distances.append(float(mel(wave, batch)) * len(batch))
+        sdrs.append(si_sdr(wave, batch).cpu())
+        codes.append(out.quantized.codes.flatten().cpu())
+    counts = torch.bincount(torch.cat(codes), minlength=model.quantizer.size).float()
+    probs = counts / counts.sum()
+    perplexity = float(torch.exp(-(probs * torch.log(probs.clamp(min=1e-12))).sum()))
+    return Validation(step, sum(distances) / len(crops), float(torch.cat(sdrs).mean()),
+                      perplexity, float((counts > 0).float().mean()))
+
+
+def _save(path: Path, config: VQVAEConfig, model: VQVAE, optimizer, scheduler,
+          result: TrainResult) -> None:
+    model_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    save_checkpoint({
+        "kind": CHECKPOINT_KIND,
+        "version": weights_version(model_state),
+        "model_config": config.model.model_dump(mode="json"),
+        "training_config": config.training.model_dump(mode="json"),
+        "model": model_state,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "step": result.steps,
+        "history": result.history,
+        "validations": [asdict(v) for v in result.validations],
+    }, path)
+
+
+def _resume(path: Path, config: VQVAEConfig, model: VQVAE, optimizer, scheduler,
+            result: TrainResult, device: torch.device) -> None:
+    state = load_checkpoint(path, CHECKPOINT_KIND, map_location=device)
+    if state.get("model_config") != config.model.model_dump(mode="json"):
+        raise CheckpointError(f"{path}: trained with another model config; train in another "
+                              "--home or remove the checkpoint to start over")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    result.steps = int(state["step"])
+    result.history = list(state["history"])
+    result.validations = [Validation(**v) for v in state["validations"]]
