@@ -430,6 +430,47 @@ def detokenize(
     console.print(f"{codes} → {out} ({record['duration_s']:.2f} s)")
 
 
+@app.command("train-diffusion")
+def train_diffusion(
+    home: HomeOption = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="Diffusion config YAML (default: configs/diffusion.yaml, full size; "
+                         "configs/tiny/diffusion.yaml trains on a CPU).", dir_okay=False)] = None,
+    max_steps: Annotated[int | None, typer.Option(
+        "--max-steps", min=1, help="Stop at this step; a later run resumes on the same "
+                                   "curve.")] = None,
+    checkpoint: CheckpointOption = None,
+    device: Annotated[str | None, typer.Option("--device", help="cuda, cuda:1 or cpu (default: "
+                                                                "CUDA when available).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the motion-conditioned diffusion model on --home's motion-audio pairs
+    (motion_audio_pairs.parquet) over the latents of artifacts/tokens.parquet, or resume it.
+    Prints checkpoint, steps and val_loss."""
+    from storage.checkpoints import CheckpointError
+    from tasks.config import ConfigError, load_diffusion_config, load_echelon_config
+    from tasks.motion import PerformanceError
+    from tasks.train import TrainingDiverged
+
+    try:
+        cfg, echelon = load_diffusion_config(config), load_echelon_config()
+    except ConfigError as error:
+        fail(str(error))
+    from flows.diffusion import train_diffusion_flow
+
+    try:
+        summary = train_diffusion_flow(home=(home or default_home()).resolve(), config=cfg,
+                                       echelon=echelon, max_steps=max_steps, device=device,
+                                       vqvae_checkpoint=checkpoint)
+    except (TrainingDiverged, CheckpointError, PerformanceError, ValueError) as error:
+        fail(str(error))
+    if as_json:
+        print(json.dumps(summary))
+        return
+    for key, value in summary.items():
+        console.print(f"{key:>12}: {value}")
+
+
 @app.command("validate-performance")
 def validate_performance(
     recording: Annotated[Path, typer.Argument(help="Performance recording (.parquet or .csv): "

@@ -34,6 +34,14 @@ class Home:
         return self.checkpoints / "vqvae"
 
     @property
+    def diffusion_checkpoints(self) -> Path:
+        return self.checkpoints / "diffusion"
+
+    @property
+    def validation_renders(self) -> Path:
+        return self.artifacts / "validation_renders"
+
+    @property
     def tokens(self) -> Path:
         return self.artifacts / "tokens.parquet"
 

@@ -129,6 +129,82 @@ class VQVAEConfig(_Frozen):
     tokenize: TokenizeConfig = TokenizeConfig()
 
 
+class UNetConfig(_Frozen):
+    base_channels: int = Field(256, ge=4)
+    channel_mults: tuple[int, ...] = (1, 2, 4, 8)
+    attention_at: tuple[int, ...] = (4, 8)  # downsampling factors with self/cross-attention
+    heads: int = Field(8, ge=1)
+    res_blocks: int = Field(2, ge=1)
+
+
+class DiTConfig(_Frozen):
+    width: int = Field(512, ge=8)
+    depth: int = Field(12, ge=1)
+    heads: int = Field(8, ge=1)
+    patch: int = Field(4, ge=1)  # latent frames per token
+
+
+class DiffusionModelConfig(_Frozen):
+    backbone: Literal["unet", "dit"] = "unet"
+    latent_dim: int = Field(64, ge=1)  # the VQ-VAE's codebook dimension
+    unet: UNetConfig = UNetConfig()
+    dit: DiTConfig = DiTConfig()
+
+
+class NoiseConfig(_Frozen):
+    objective: Literal["diffusion", "flow_matching"] = "diffusion"
+    schedule: Literal["linear", "cosine"] = "cosine"
+    train_steps: int = Field(1000, ge=2)
+    prediction: Literal["epsilon", "v"] = "v"
+    snr_gamma: float | None = Field(5.0, gt=0)  # Min-SNR-γ loss weighting; null: unweighted
+
+
+class SamplerConfig(_Frozen):
+    kind: Literal["ddim", "ddpm", "dpm_solver", "euler", "heun"] = "ddim"
+    steps: int = Field(50, ge=1)
+    eta: float = Field(0.0, ge=0, le=1)  # DDIM only
+    guidance_scale: float = Field(3.0, ge=0)
+
+
+class DiffusionTrainingConfig(_Frozen):
+    steps: int = Field(200_000, ge=1)  # length of the learning-rate schedule
+    batch_size: int = Field(16, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    crop_latents: int = Field(1024, ge=8)  # ≈1.5 s of audio at 689 latent frames/s
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(1000, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    ema_decay: float = Field(0.999, ge=0, lt=1)
+    cond_dropout: float = Field(0.1, ge=0, le=1)  # for classifier-free guidance
+    val_every: int = Field(2000, ge=1)
+    checkpoint_every: int = Field(2000, ge=1)
+    val_share: float = Field(0.2, gt=0, lt=1)  # share of pairs held out (at least one)
+    val_crops: int = Field(8, ge=1)
+    val_levels: int = Field(5, ge=1)  # validation loss at this many noise levels
+    val_renders: int = Field(2, ge=0)
+    seed: int = 0
+
+
+class DiffusionConfig(_Frozen):
+    model: DiffusionModelConfig = DiffusionModelConfig()
+    noise: NoiseConfig = NoiseConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    training: DiffusionTrainingConfig = DiffusionTrainingConfig()
+
+    @model_validator(mode="after")
+    def _sampler_fits_objective(self) -> "DiffusionConfig":
+        flow = self.noise.objective == "flow_matching"
+        if flow != (self.sampler.kind in ("euler", "heun")):
+            wanted = "euler or heun" if flow else "ddpm, ddim or dpm_solver"
+            raise ValueError(f"sampler.kind {self.sampler.kind!r} does not fit objective "
+                             f"{self.noise.objective!r}: use {wanted}")
+        if self.sampler.kind in ("ddpm", "ddim", "dpm_solver") and \
+                self.sampler.steps > self.noise.train_steps:
+            raise ValueError("sampler.steps cannot exceed noise.train_steps")
+        return self
+
+
 class ConfigError(ValueError):
     """A config file that is missing, not YAML, or does not match its model."""
 
@@ -146,6 +222,11 @@ def load_echelon_config(path: Path | str | None = None) -> EchelonConfig:
 def load_vqvae_config(path: Path | str | None = None) -> VQVAEConfig:
     """`path`, else configs/vqvae.yaml (the full-size model), else the built-in defaults."""
     return _load_default(VQVAEConfig, path, "vqvae.yaml")
+
+
+def load_diffusion_config(path: Path | str | None = None) -> DiffusionConfig:
+    """`path`, else configs/diffusion.yaml (the full-size model), else the built-in defaults."""
+    return _load_default(DiffusionConfig, path, "diffusion.yaml")
 
 
 def _load_default(model: type[_Frozen], path: Path | str | None, name: str):

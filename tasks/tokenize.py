@@ -86,6 +86,16 @@ def decode(tokenizer: Tokenizer, codes: np.ndarray, n_samples: int | None = None
     return wave[:n_samples] if n_samples is not None else wave
 
 
+@torch.no_grad()
+def decode_latents(tokenizer: Tokenizer, latents: np.ndarray, n_samples: int | None = None,
+                   ) -> np.ndarray:
+    """(C, L) continuous latents (e.g. generated) → waveform, through their nearest codes: the
+    decoder only ever saw codebook vectors."""
+    flat = torch.from_numpy(np.ascontiguousarray(latents.T, dtype=np.float32))  # (L, C)
+    codes = tokenizer.model.quantizer.nearest(flat.to(tokenizer.device)).cpu().numpy()
+    return decode(tokenizer, codes, n_samples)
+
+
 def _chunks(n: int, chunk: int, context: int):
     """(first, last, lo, hi): keep [first, last) of a window [lo, hi) with context around it."""
     for first in range(0, n, chunk):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -52,3 +54,17 @@ def held_out_split(tracks: list[tuple[str, str]], share: float,
 
 def is_finite(value: torch.Tensor) -> bool:
     return bool(torch.isfinite(value).all())
+
+
+def diverged(step: int, what: str, checkpoint: Path) -> TrainingDiverged:
+    kept = (f"the last good checkpoint {checkpoint} is kept" if checkpoint.is_file()
+            else "no checkpoint had been written yet")
+    return TrainingDiverged(f"training stopped at step {step}: the {what} became NaN or "
+                            f"infinite; {kept}. Try a lower learning rate or a smaller grad_clip.")
+
+
+def step_generators(seed: int, step: int, part: int = 0) -> tuple[np.random.Generator, torch.Generator]:
+    """The randomness of one training step, a function of (seed, step) only: a resumed run
+    draws exactly what the uninterrupted run drew."""
+    return (np.random.default_rng([seed, step, part]),
+            torch.Generator().manual_seed((seed * 1_000_003 + step) * 131 + part))

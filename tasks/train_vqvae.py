@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from echelon_models.vqvae import VQVAE, MelDistance, ReconstructionLoss, si_sdr
@@ -20,7 +19,8 @@ from storage.checkpoints import (CheckpointError, load_checkpoint, save_checkpoi
                                  weights_version)
 from tasks.audio_crops import AudioCrops
 from tasks.config import VQVAEConfig, VQVAEModelConfig
-from tasks.train import TrainingDiverged, is_finite, mixed_precision, pick_device, warmup_cosine
+from tasks.train import (diverged, is_finite, mixed_precision, pick_device, step_generators,
+                         warmup_cosine)
 
 CHECKPOINT_KIND = "vqvae"
 CHECKPOINT_NAME = "vqvae.pt"
@@ -105,8 +105,7 @@ def train_vqvae(config: VQVAEConfig, train_paths: list[str], val_paths: list[str
     model.train()
     while result.steps < target:
         step = result.steps
-        rng = np.random.default_rng([tc.seed, step])
-        generator = torch.Generator().manual_seed(tc.seed * 1_000_003 + step)
+        rng, generator = step_generators(tc.seed, step)
         batch = torch.from_numpy(train_crops.batch(rng, tc.batch_size)).unsqueeze(1)
         batch = batch.to(run_device)  # (B, 1, S)
         with mixed_precision(run_device):
@@ -114,12 +113,12 @@ def train_vqvae(config: VQVAEConfig, train_paths: list[str], val_paths: list[str
             loss, parts = loss_fn(out.wave, batch)
             total = loss + out.quantized.penalty
         if not is_finite(total):
-            raise TrainingDiverged(_diverged(step + 1, "loss", checkpoint))
+            raise diverged(step + 1, "loss", checkpoint)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         if not is_finite(grad_norm):
-            raise TrainingDiverged(_diverged(step + 1, "gradients", checkpoint))
+            raise diverged(step + 1, "gradients", checkpoint)
         optimizer.step()
         scheduler.step()
         result.steps = step + 1
@@ -139,13 +138,6 @@ def train_vqvae(config: VQVAEConfig, train_paths: list[str], val_paths: list[str
     if not checkpoint.is_file():  # nothing to train (already at the target): still leave one
         _save(checkpoint, config, model, optimizer, scheduler, result)
     return result
-
-
-def _diverged(step: int, what: str, checkpoint: Path) -> str:
-    kept = (f"the last good checkpoint {checkpoint} is kept" if checkpoint.is_file()
-            else "no checkpoint had been written yet")
-    return (f"training stopped at step {step}: the {what} became NaN or infinite; {kept}. "
-            "Try a lower learning rate or a smaller grad_clip.")
 
 
 @torch.no_grad()

@@ -99,3 +99,26 @@ def trained_vqvae(short_library, tmp_path_factory):
     result = train_vqvae(cfg, [str(p) for p in short_library[:2]], [str(short_library[2])],
                          folder)
     return result
+
+
+def tiny_diffusion_config(backbone: str = "unet", **training):
+    """configs/tiny/diffusion.yaml with the backbone and training settings replaced."""
+    from tasks.config import CONFIG_DIR, load_diffusion_config
+
+    cfg = load_diffusion_config(CONFIG_DIR / "tiny" / "diffusion.yaml")
+    return cfg.model_copy(update={
+        "model": cfg.model.model_copy(update={"backbone": backbone}),
+        "training": cfg.training.model_copy(update=training)})
+
+
+def latent_pair(i: int, length: int = 64, channels: int = 16):
+    """A motion-latent pair made directly: smooth latents, random motion covering them."""
+    from tasks.diffusion_data import LatentPair
+    from tasks.motion import Performance
+
+    rng = np.random.default_rng(i)
+    n = int(np.ceil(length / (44100 / 64) * 30)) + 3
+    performance = Performance(f"p{i}", 30.0, 0.0, rng.normal(size=(n, 2, 25)).astype(np.float32),
+                              np.ones((n, 2), bool), np.zeros(n, np.int32))
+    latents = np.sin(np.arange(length)[None] * (0.1 + 0.05 * np.arange(channels))[:, None] + i)
+    return LatentPair(f"p{i}", latents.astype(np.float32), performance, 0.0)

@@ -1,0 +1,203 @@
+"""The diffusion model: full-size cost, sampler speed, and whether it listens to the motion.
+
+1. Full-size configs (configs/diffusion.yaml, U-Net and DiT): parameters and the time of one
+   denoiser step on 1,024 latent frames (≈1.5 s of audio), batch 2 (guidance), CPU and CUDA.
+2. Seconds of audio generated per second of wall time, DDIM-50 vs DPM-Solver++-20, full-size
+   U-Net with guidance (sampling only; VQ-VAE decoding excluded).
+3. Conditioning: generated tracks at two tempi with performances dancing to them; the tiny
+   VQ-VAE and the tiny diffusion model are trained on those pairs, then audio is generated from
+   new performances at each tempo and the project's own beat tracker measures its tempo. A
+   sample counts when its tempo is within 4 % of its motion's tempo; the anchor is the same
+   model with the motion replaced by the other tempo's (what chance would give).
+
+Usage: .venv/bin/python bench/diffusion.py [--skip-full] [--vqvae-steps 300]
+       [--diffusion-steps 600] [--samples 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from echelon_models.diffusion import MotionBatch  # noqa: E402
+from storage.atomic import write_wav  # noqa: E402
+from tasks.analysis import analyze_track  # noqa: E402
+from tasks.config import (CONFIG_DIR, EchelonConfig, load_diffusion_config,  # noqa: E402
+                          load_vqvae_config)
+from tasks.diffusion_data import (LatentPair, latent_scale, latents_of, motion_batch,  # noqa: E402
+                                  motion_for_latents)
+from tasks.generate import build_denoiser, build_sampler, generate_latents  # noqa: E402
+from tasks.motion import load_performance  # noqa: E402
+from tasks.motion_synth import dance, write_performance  # noqa: E402
+from tasks.synth import SectionSpec, TrackSpec, render, write_track  # noqa: E402
+from tasks.tokenize import decode_latents, load_tokenizer, tokenize_file  # noqa: E402
+from tasks.train_diffusion import train_diffusion  # noqa: E402
+from tasks.train_vqvae import train_vqvae  # noqa: E402
+
+TEMPI = (100.0, 130.0)
+CLOCK = 100.0  # the phones' clock at the start of the audio
+
+
+def dummy_motion(batch: int, n_latents: int, echelon: EchelonConfig) -> MotionBatch:
+    n = n_latents // 20 + 3
+    return MotionBatch(torch.randn(batch, n, 2, echelon.window, 25),
+                       torch.ones(batch, n, 2, dtype=torch.bool), torch.zeros(batch, n, echelon.window),
+                       torch.linspace(0, n - 1, n_latents).long().expand(batch, -1))
+
+
+def full_size_rows(devices: list[str]) -> tuple[list[tuple], list[tuple]]:
+    cfg, echelon = load_diffusion_config(), EchelonConfig()
+    steps_rows, sampler_rows = [], []
+    length = 1024
+    seconds = length * 64 / 44100
+    for backbone in ("unet", "dit"):
+        c = cfg.model_copy(update={"model": cfg.model.model_copy(update={"backbone": backbone})})
+        for device in devices:
+            torch.manual_seed(0)
+            model = build_denoiser(c, echelon).to(device).eval()
+            params = sum(p.numel() for p in model.backbone.parameters())
+            x = torch.randn(2, c.model.latent_dim, length, device=device)
+            cond = torch.randn(2, length, 256, device=device)
+            t = torch.tensor([500.0, 500.0], device=device)
+            with torch.no_grad():
+                model(x, t, cond)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                for _ in range(3):
+                    model(x, t, cond)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+            steps_rows.append((backbone, device, params, (time.perf_counter() - start) / 3))
+            if backbone != "unet":
+                continue
+            motion = dummy_motion(1, length, echelon)
+            for kind, n in (("ddim", 50), ("dpm_solver", 20)):
+                sampler_cfg = c.sampler.model_copy(update={"kind": kind, "steps": n})
+                start = time.perf_counter()
+                generate_latents(model, motion, length, c.noise, sampler_cfg,
+                                 torch.Generator().manual_seed(0))
+                wall = time.perf_counter() - start
+                sampler_rows.append((f"{kind} ({n} steps)", device, seconds / wall))
+    return steps_rows, sampler_rows
+
+
+def conditioning_rows(folder: Path, vqvae_steps: int, diffusion_steps: int, samples: int,
+                      console: Console) -> list[tuple]:
+    echelon = EchelonConfig()
+    tracks, performances = [], []
+    arrangements = (("groove", "drop"), ("build", "groove"), ("drop", "groove"))
+    for i in range(6):
+        bpm = TEMPI[i % 2]
+        a, b = arrangements[i % 3]
+        spec = TrackSpec(bpm=bpm, sections=(SectionSpec(a, 8), SectionSpec(b, 8)), seed=500 + i)
+        track = render(spec)
+        tracks.append(str(write_track(track, folder / f"t{i}.wav")))
+        motion = dance(track, np.random.default_rng(600 + i), CLOCK)
+        performances.append(str(write_performance(motion, folder / f"t{i}.parquet")))
+    console.print(f"[dim]training the tiny VQ-VAE ({vqvae_steps} steps)…[/dim]")
+    vq_cfg = load_vqvae_config(CONFIG_DIR / "tiny" / "vqvae.yaml")
+    vq_cfg = vq_cfg.model_copy(update={"training": vq_cfg.training.model_copy(
+        update={"steps": vqvae_steps, "val_every": vqvae_steps, "checkpoint_every": vqvae_steps})})
+    vq = train_vqvae(vq_cfg, tracks[:5], tracks[5:], folder / "vq")
+    tokenizer = load_tokenizer(vq.checkpoint)
+    sequences = [tokenize_file(tokenizer, p) for p in tracks]
+    codebook = tokenizer.model.quantizer.embed.numpy()
+    scale = latent_scale(sequences, codebook)
+    pairs = [LatentPair(f"t{i}", latents_of(s, codebook, scale),
+                        load_performance(performances[i], echelon.motion), -CLOCK)
+             for i, s in enumerate(sequences)]
+
+    console.print(f"[dim]training the tiny diffusion model ({diffusion_steps} steps)…[/dim]")
+    cfg = load_diffusion_config(CONFIG_DIR / "tiny" / "diffusion.yaml")
+    cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={
+        "steps": diffusion_steps, "crop_latents": 1024, "val_every": diffusion_steps,
+        "checkpoint_every": diffusion_steps, "val_renders": 0})})
+    start = time.perf_counter()
+    result = train_diffusion(cfg, echelon, pairs[:4], pairs[4:], folder / "diffusion")
+    train_s = time.perf_counter() - start
+    state = torch.load(result.checkpoint, weights_only=True)
+    model = build_denoiser(cfg, echelon)
+    model.load_state_dict(state["ema"])
+    model.eval()
+
+    seconds = 6.0
+    n_latents = int(seconds * tokenizer.model.codes_per_second)
+    rows = []
+    for label, swap in (("echelon tiny diffusion", False), ("motion of the other tempo", True)):
+        hits, measured = 0, []
+        for k in range(samples):
+            for j, bpm in enumerate(TEMPI):
+                spec = TrackSpec(bpm=bpm, sections=(SectionSpec("groove", 8),), seed=900 + k)
+                motion_bpm = TEMPI[1 - j] if swap else bpm
+                source = render(TrackSpec(bpm=motion_bpm, sections=spec.sections, seed=spec.seed))
+                perf_path = write_performance(dance(source, np.random.default_rng(700 + k), CLOCK),
+                                              folder / f"test_{k}_{j}.parquet")
+                perf = load_performance(perf_path, echelon.motion)
+                batch = motion_batch([motion_for_latents(perf, CLOCK + 2.0, n_latents,
+                                                         echelon.motion)])
+                latents = generate_latents(model, batch, n_latents, cfg.noise, cfg.sampler,
+                                           torch.Generator().manual_seed(k))
+                wave = decode_latents(tokenizer, latents[0].numpy() / scale)
+                wav = folder / f"gen_{label[:4]}_{k}_{j}.wav"
+                write_wav(wav, np.clip(wave, -1, 1), 44100)
+                tempo = analyze_track(wav).tempo_bpm
+                measured.append(tempo)
+                hits += abs(tempo - bpm) / bpm <= 0.04
+        rows.append((label, hits, 2 * samples, measured))
+    console.print(f"[dim]diffusion training took {train_s:.0f} s[/dim]")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--skip-full", action="store_true", help="skip the full-size timings")
+    parser.add_argument("--vqvae-steps", type=int, default=300)
+    parser.add_argument("--diffusion-steps", type=int, default=600)
+    parser.add_argument("--samples", type=int, default=4, help="generated clips per tempo")
+    args = parser.parse_args()
+    console = Console()
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if not args.skip_full:
+        steps_rows, sampler_rows = full_size_rows(devices)
+        table = Table(title="full-size denoiser: one step on 1,024 latent frames (≈1.5 s), batch 2")
+        for column in ("backbone", "device", "parameters", "step (s)"):
+            table.add_column(column, justify="right")
+        for backbone, device, params, seconds in steps_rows:
+            table.add_row(backbone, device, f"{params / 1e6:.1f} M", f"{seconds:.3f}")
+        console.print(table)
+        table = Table(title="full-size U-Net sampling with guidance (VQ-VAE decode excluded)")
+        for column in ("sampler", "device", "s audio / s", "vs DDIM-50"):
+            table.add_column(column, justify="right")
+        base = {d: r for s, d, r in sampler_rows if s.startswith("ddim")}
+        for sampler, device, rate in sampler_rows:
+            table.add_row(sampler, device, f"{rate:.3f}", f"{rate / base[device]:.2f}×")
+        console.print(table)
+        if not torch.cuda.is_available():
+            console.print("(no CUDA device here: GPU figures need a machine with one)")
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = conditioning_rows(Path(tmp), args.vqvae_steps, args.diffusion_steps, args.samples,
+                                 console)
+    table = Table(title=f"does the generated tempo follow the motion? ({TEMPI[0]:g} vs "
+                        f"{TEMPI[1]:g} BPM motion, tempo within 4 %)")
+    for column in ("audio generated from", "within 4 %", "share", "measured BPM"):
+        table.add_column(column, justify="right")
+    for label, hits, total, measured in rows:
+        table.add_row(label, f"{hits}/{total}", f"{hits / total:.0%}",
+                      " ".join(f"{m:.0f}" for m in measured))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

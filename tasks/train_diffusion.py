@@ -1,0 +1,224 @@
+"""Training the motion-conditioned diffusion model on latent crops of the motion-audio pairs.
+
+The conditioning encoder trains with the denoiser. Motion is dropped from a share of the rows
+(classifier-free guidance), EMA weights are kept for validation and sampling, gradients can be
+accumulated over several batches. Every random draw of a step comes from generators seeded by
+(seed, step), so the run is deterministic given its seed and a resumed run repeats the curve.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from echelon_models.diffusion import MotionBatch, MotionConditionedDenoiser
+from storage.checkpoints import CheckpointError, load_checkpoint, save_checkpoint, weights_version
+from tasks.config import DiffusionConfig, EchelonConfig
+from tasks.diffusion_data import LatentCrops, LatentPair
+from tasks.generate import build_denoiser, build_objective, generate_latents
+from tasks.train import (diverged, is_finite, mixed_precision, pick_device, step_generators,
+                         warmup_cosine)
+
+CHECKPOINT_KIND = "diffusion"
+CHECKPOINT_NAME = "diffusion.pt"
+
+
+@dataclass(frozen=True)
+class DiffusionValidation:
+    step: int
+    val_loss: float  # mean over the noise levels
+    by_level: dict[str, float]  # model time → loss at that noise level
+
+
+@dataclass
+class DiffusionTrainResult:
+    checkpoint: Path
+    steps: int
+    history: list[dict] = field(default_factory=list)
+    validations: list[DiffusionValidation] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {"checkpoint": str(self.checkpoint), "steps": self.steps,
+                "val_loss": round(self.validations[-1].val_loss, 5)}
+
+
+def train_diffusion(config: DiffusionConfig, echelon: EchelonConfig, train_pairs: list[LatentPair],
+                    val_pairs: list[LatentPair], checkpoint_dir: Path | str,
+                    max_steps: int | None = None, device: str | None = None,
+                    extra_state: dict | None = None,
+                    on_step: Callable[[int, dict], None] | None = None,
+                    on_validation: Callable[[DiffusionValidation], None] | None = None,
+                    on_render: Callable[[int, torch.Tensor], None] | None = None,
+                    ) -> DiffusionTrainResult:
+    """Train (or resume) until step min(max_steps, config.training.steps). `extra_state` (e.g.
+    the latent scale and the VQ-VAE version) is stored in the checkpoint for the renderer."""
+    tc = config.training
+    run_device = pick_device(device)
+    torch.manual_seed(tc.seed)
+    model = build_denoiser(config, echelon).to(run_device)
+    ema = copy.deepcopy(model).requires_grad_(False).eval()
+    objective = build_objective(config.noise)
+    train_crops = LatentCrops(train_pairs, tc.crop_latents, echelon.motion)
+    val_latents, val_motion = LatentCrops(val_pairs, tc.crop_latents, echelon.motion).fixed(
+        tc.val_crops)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, tc.warmup_steps, tc.steps))
+    checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME
+    result = DiffusionTrainResult(checkpoint, 0)
+    if checkpoint.is_file():
+        _resume(checkpoint, config, echelon, model, ema, optimizer, scheduler, result, run_device)
+
+    def validate() -> None:
+        v = _validate(ema, objective, val_latents, val_motion, tc, result.steps, run_device)
+        result.validations.append(v)
+        if on_validation:
+            on_validation(v)
+        if on_render and tc.val_renders:
+            n = min(tc.val_renders, len(val_latents))
+            motion = _rows(val_motion, n)
+            latents = generate_latents(ema, motion, tc.crop_latents, config.noise, config.sampler,
+                                       torch.Generator().manual_seed(tc.seed))
+            on_render(result.steps, latents.cpu())
+
+    if not result.validations:
+        validate()
+    target = min(tc.steps, max_steps) if max_steps is not None else tc.steps
+    model.train()
+    while result.steps < target:
+        step = result.steps
+        optimizer.zero_grad(set_to_none=True)
+        loss_sum = 0.0
+        for part in range(tc.grad_accum):
+            rng, generator = step_generators(tc.seed, step, part)
+            latents, motion = train_crops.batch(rng, tc.batch_size)
+            loss = _loss(model, objective, latents.to(run_device), motion.to(run_device),
+                         generator, tc.cond_dropout, run_device) / tc.grad_accum
+            if not is_finite(loss):
+                raise diverged(step + 1, "loss", checkpoint)
+            loss.backward()
+            loss_sum += loss.item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        if not is_finite(grad_norm):
+            raise diverged(step + 1, "gradients", checkpoint)
+        optimizer.step()
+        scheduler.step()
+        _update_ema(ema, model, tc.ema_decay, step)
+        result.steps = step + 1
+        entry = {"step": result.steps, "loss": loss_sum, "lr": scheduler.get_last_lr()[0],
+                 "grad_norm": float(grad_norm)}
+        result.history.append(entry)
+        if on_step:
+            on_step(result.steps, entry)
+        last = result.steps == target
+        if result.steps % tc.val_every == 0 or last:
+            validate()
+        if result.steps % tc.checkpoint_every == 0 or last:
+            _save(checkpoint, config, echelon, model, ema, optimizer, scheduler, result,
+                  extra_state or {})
+    if not checkpoint.is_file():
+        _save(checkpoint, config, echelon, model, ema, optimizer, scheduler, result,
+              extra_state or {})
+    return result
+
+
+def _loss(model: MotionConditionedDenoiser, objective, latents: torch.Tensor, motion,
+          generator: torch.Generator, cond_dropout: float, device: torch.device) -> torch.Tensor:
+    """Denoising loss of one batch; `generator` draws times, noise and which rows lose motion."""
+    B = len(latents)
+    t = objective.sample_time(B, generator)
+    noise = torch.randn(latents.shape, generator=generator).to(device)
+    drop = (torch.rand(B, generator=generator) < cond_dropout).to(device)
+    t = t.to(device)
+    with mixed_precision(device):
+        cond = model.encode_motion(motion)
+        out = model(objective.noisy(latents, noise, t), objective.model_time(t), cond, drop)
+    error = (out.float() - objective.target(latents, noise, t).float()).pow(2).mean(dim=(1, 2))
+    return (objective.weight(t.cpu()).to(device) * error).mean()
+
+
+@torch.no_grad()
+def _validate(ema: MotionConditionedDenoiser, objective, latents: torch.Tensor, motion, tc,
+              step: int, device: torch.device) -> DiffusionValidation:
+    """Loss at fixed noise levels with fixed noise, on held-out crops, with the EMA weights."""
+    latents, motion = latents.to(device), motion.to(device)
+    generator = torch.Generator().manual_seed(tc.seed + 7)
+    noise = torch.randn(latents.shape, generator=generator).to(device)
+    cond = ema.encode_motion(motion)
+    by_level = {}
+    for level in objective.time_grid(tc.val_levels):
+        t = level.expand(len(latents)).to(device)
+        out = ema(objective.noisy(latents, noise, t), objective.model_time(t), cond)
+        loss = F.mse_loss(out.float(), objective.target(latents, noise, t).float())
+        by_level[f"{float(objective.model_time(level)):.0f}"] = float(loss)
+    return DiffusionValidation(step, sum(by_level.values()) / len(by_level), by_level)
+
+
+def _rows(motion: MotionBatch, n: int) -> MotionBatch:
+    return MotionBatch(motion.windows[:n], motion.present[:n], motion.transitions[:n],
+                       motion.frame_of_latent[:n])
+
+
+@torch.no_grad()
+def _update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
+    """EMA with warm-up: early on the average follows the model closely (decay grows with the
+    step count), so short runs validate on weights that have learned something."""
+    rate = min(decay, (1 + step) / (10 + step))
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1 - rate)
+
+
+def _save(path: Path, config: DiffusionConfig, echelon: EchelonConfig, model, ema, optimizer,
+          scheduler, result: DiffusionTrainResult, extra: dict) -> None:
+    ema_state = {k: v.detach().cpu() for k, v in ema.state_dict().items()}
+    save_checkpoint({
+        "kind": CHECKPOINT_KIND,
+        "version": weights_version(ema_state),
+        "config": config.model_dump(mode="json"),
+        "echelon_config": echelon.model_dump(mode="json"),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "ema": ema_state,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "step": result.steps,
+        "history": result.history,
+        "validations": [asdict(v) for v in result.validations],
+        **extra,
+    }, path)
+
+
+def _resume(path: Path, config: DiffusionConfig, echelon: EchelonConfig, model, ema, optimizer,
+            scheduler, result: DiffusionTrainResult, device: torch.device) -> None:
+    state = load_checkpoint(path, CHECKPOINT_KIND, map_location=device)
+    if (state.get("config", {}).get("model") != config.model.model_dump(mode="json")
+            or state.get("echelon_config") != echelon.model_dump(mode="json")):
+        raise CheckpointError(f"{path}: trained with another model or motion config; train in "
+                              "another --home or remove the checkpoint to start over")
+    model.load_state_dict(state["model"])
+    ema.load_state_dict(state["ema"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    result.steps = int(state["step"])
+    result.history = list(state["history"])
+    result.validations = [DiffusionValidation(**v) for v in state["validations"]]
+
+
+def load_diffusion(path: Path | str, device: str | torch.device = "cpu",
+                   ) -> tuple[MotionConditionedDenoiser, DiffusionConfig, EchelonConfig, dict]:
+    """The EMA model of a checkpoint in eval mode, its configs and the whole state."""
+    state = load_checkpoint(path, CHECKPOINT_KIND, map_location=device)
+    try:
+        config = DiffusionConfig.model_validate(state["config"])
+        echelon = EchelonConfig.model_validate(state["echelon_config"])
+        model = build_denoiser(config, echelon)
+        model.load_state_dict(state["ema"])
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise CheckpointError(f"{path}: checkpoint does not match its model "
+                              f"({str(error).splitlines()[0][:200]})") from error
+    return model.to(device).eval(), config, echelon, state
