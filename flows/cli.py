@@ -36,6 +36,16 @@ def default_home() -> Path:
     return Path(os.environ.get("ECHELON_HOME", "./echelon-data"))
 
 
+def print_summary(summary: dict, as_json: bool) -> None:
+    """A flow's result: JSON on stdout, or one aligned line per key for a person."""
+    if as_json:
+        print(json.dumps(summary))
+        return
+    width = max(map(len, summary), default=0)
+    for key, value in summary.items():
+        console.print(f"{key:>{width}}: {value}")
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr, non-zero exit: what scripts calling us rely on."""
     print(f"echelon: error: {message}", file=sys.stderr)
@@ -140,8 +150,13 @@ def rebuild(
     home: HomeOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
+    runner: Annotated[str, typer.Option(
+        "--runner", help="Where files are analysed: threads, processes, or dask (a local "
+                         "cluster of --workers processes, or --dask-address).")] = "threads",
     workers: Annotated[int | None, typer.Option("--workers", min=1,
                                                 help="Files analysed at once (default: one per two cores).")] = None,
+    dask_address: Annotated[str | None, typer.Option(
+        "--dask-address", help="Dask scheduler to run on, e.g. tcp://10.0.0.5:8786.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """The dataset flow: analyse new and changed audio, drop deleted files, refresh the FAISS
@@ -150,18 +165,22 @@ def rebuild(
 
     if not library.is_dir():
         fail(f"{library}: library folder does not exist")
+    if runner not in ("threads", "processes", "dask"):
+        fail(f"--runner {runner!r}: choose threads, processes or dask", code=2)
+    if dask_address and runner != "dask":
+        fail("--dask-address needs --runner dask", code=2)
     try:
         cfg = load_analysis_config(config)
     except ConfigError as error:
         fail(str(error))
-    from prefect.task_runners import ThreadPoolTaskRunner
-
     from flows.dataset import rebuild_flow
 
-    if workers is not None:
-        rebuild_flow = rebuild_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
-    summary = rebuild_flow(library=library.resolve(), home=(home or default_home()).resolve(),
-                           db=db, config=cfg)
+    try:
+        summary = rebuild_flow(library=library.resolve(), home=(home or default_home()).resolve(),
+                               db=db, config=cfg, runner=runner, workers=workers,
+                               dask_address=dask_address)
+    except RuntimeError as error:  # another rebuild holds this home
+        fail(str(error))
     if as_json:
         print(json.dumps(summary))
         return
@@ -224,11 +243,7 @@ def stats(home: HomeOption = None, db: DbOption = None, as_json: JsonOption = Fa
     """Summary of the phrase database: tracks, failures, phrases, hours, runs, index."""
     database, index = _open_search(home, db)
     summary = {**database.stats(), "index": index.kind, "index_size": index.size}
-    if as_json:
-        print(json.dumps(summary))
-        return
-    for key, value in summary.items():
-        console.print(f"{key:>16}: {value}")
+    print_summary(summary, as_json)
 
 
 @app.command()
@@ -316,11 +331,7 @@ def train_vqvae(
                                    device=device)
     except (TrainingDiverged, CheckpointError, ValueError) as error:
         fail(str(error))
-    if as_json:
-        print(json.dumps(summary))
-        return
-    for key, value in summary.items():
-        console.print(f"{key:>18}: {value}")
+    print_summary(summary, as_json)
 
 
 @app.command()
@@ -356,11 +367,7 @@ def tokenize(
                                     db=db, chunk_s=chunk_s)
         except CheckpointError as error:
             fail(str(error))
-        if as_json:
-            print(json.dumps(summary))
-        else:
-            for key, value in summary.items():
-                console.print(f"{key:>14}: {value}")
+        print_summary(summary, as_json)
         return
     if out is None:
         fail("--audio needs --out CODES.parquet", code=2)
@@ -464,11 +471,7 @@ def train_diffusion(
                                        vqvae_checkpoint=checkpoint)
     except (TrainingDiverged, CheckpointError, PerformanceError, ValueError) as error:
         fail(str(error))
-    if as_json:
-        print(json.dumps(summary))
-        return
-    for key, value in summary.items():
-        console.print(f"{key:>12}: {value}")
+    print_summary(summary, as_json)
 
 
 @app.command("validate-performance")
@@ -508,6 +511,65 @@ def validate_performance(
         first = report.errors[0]
         fail(f"{recording}: {first.describe()}"
              + (f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""))
+
+
+@app.command()
+def server(
+    home: HomeOption = None,
+    port: Annotated[int | None, typer.Option("--port", min=1, max=65535,
+                                             help="API and UI port (default: configs/service.yaml, 4200).")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1: "
+                                                            "this machine only).")] = None,
+) -> None:
+    """Start Prefect's own server (API and UI) for Echelon: loopback, analytics off, its
+    database under --home/prefect. Runs until stopped (Ctrl-C)."""
+    from tasks.config import load_service_config
+
+    service = load_service_config().server
+    host, port = host or service.host, port or service.port
+    layout_home = (home or default_home()).resolve()
+    prefect_home = layout_home / "prefect"
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    api = f"http://{host}:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+           "PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port),
+           "PREFECT_UI_API_URL": api, "PREFECT_API_URL": api}
+    print(f"Prefect server for {layout_home}: UI http://{host}:{port}  ·  API {api}\n"
+          f"In other shells: export PREFECT_API_URL={api}", file=sys.stderr, flush=True)
+    prefect = Path(sys.executable).with_name("prefect")
+    os.execve(prefect, [str(prefect), "server", "start", "--host", host, "--port", str(port)], env)
+
+
+@app.command()
+def serve(
+    home: HomeOption = None,
+    library: Annotated[Path | None, typer.Option("--library", help="Music folder of the nightly "
+                                                                   "rebuild (default: configs/service.yaml).")] = None,
+    service_config: Annotated[Path | None, typer.Option(
+        "--config", help="Service config YAML (default: configs/service.yaml).",
+        dir_okay=False)] = None,
+) -> None:
+    """Register Echelon's deployments with the Prefect server at $PREFECT_API_URL and run
+    their flows when scheduled or triggered: nightly-rebuild (cron from the config), tokenize,
+    train-vqvae, train-diffusion. Runs until stopped (Ctrl-C)."""
+    from tasks.config import ConfigError, load_service_config
+
+    if not os.environ.get("PREFECT_API_URL"):
+        fail("PREFECT_API_URL is not set: start `echelon server` and export the URL it prints")
+    try:
+        service = load_service_config(service_config)
+    except ConfigError as error:
+        fail(str(error))
+    from prefect import serve as prefect_serve
+
+    from deployments.service import build_deployments
+
+    try:
+        deployments = build_deployments(service, (home or default_home()), library)
+    except ValueError as error:
+        fail(str(error))
+    prefect_serve(*deployments, pause_on_shutdown=False)
 
 
 def main() -> None:

@@ -7,8 +7,10 @@ again ends in the same state as one that was never interrupted.
 
 from __future__ import annotations
 
-import os
+import fcntl
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -16,35 +18,55 @@ from prefect.artifacts import create_progress_artifact, create_table_artifact, u
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from storage.db import PhraseDatabase
 from storage.home import Home
 from storage.parquet_store import export_parquet
 from storage.vector_index import load_or_rebuild
-from tasks.config import AnalysisConfig
+from flows.runners import RunnerKind, make_task_runner
+from tasks.config import AnalysisConfig, load_analysis_config
 from tasks.dataset import analyze_file, config_hash, discover, plan_rebuild
 
 analyze_file_task = task(name="analyze audio file", cache_policy=NO_CACHE,
                          task_run_name="analyze {file.path}")(analyze_file)
 
 
-def default_workers() -> int:
-    """Concurrent analyses: one per two cores. Each analysis already keeps about two cores
-    busy (onnxruntime and BLAS threads); Prefect's default pool (cores + 4 threads) would
-    oversubscribe them and run 25 % slower than a plain loop (bench/dataset.py)."""
-    return max(1, (os.cpu_count() or 2) // 2)
-
-
-@flow(name="dataset-rebuild", log_prints=True,
-      task_runner=ThreadPoolTaskRunner(max_workers=default_workers()))
+@flow(name="dataset-rebuild", log_prints=True)
 def rebuild_flow(library: Path, home: Path, db: str | None = None,
-                 config: AnalysisConfig | None = None) -> dict:
+                 config: AnalysisConfig | Path | None = None, runner: RunnerKind = "threads",
+                 workers: int | None = None, dask_address: str | None = None) -> dict:
     """Analyse new and changed audio under `library`, drop deleted tracks, refresh the index
-    and the Parquet artifacts; returns the run's counts."""
+    and the Parquet artifacts; returns the run's counts. `runner` chooses where the per-file
+    analyses run (threads, processes, or Dask at `dask_address` / a local cluster)."""
     logger = get_run_logger()
-    config = config or AnalysisConfig()
-    layout = Home(home)
+    library, layout = Path(library), Home(home)
+    if not library.is_dir():
+        raise ValueError(f"{library}: library folder does not exist")
+    if not isinstance(config, AnalysisConfig):
+        config = load_analysis_config(config)
+    with rebuild_lock(layout):
+        return _rebuild(library, layout, db, config, make_task_runner(runner, workers, dask_address),
+                        logger)
+
+
+@contextmanager
+def rebuild_lock(layout: Home) -> Iterator[None]:
+    """One rebuild per home at a time, whoever started it (CLI, a deployment, a schedule)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with open(layout.root / ".rebuild.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"{layout.root}: another rebuild is running on this database") \
+                from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _rebuild(library: Path, layout: Home, db: str | None, config: AnalysisConfig,
+             task_runner, logger) -> dict:
     database = PhraseDatabase.open(layout.db_url(db))
     run_id = str(flow_run.get_id() or uuid.uuid4())
     database.start_run(run_id, str(library))
@@ -59,17 +81,20 @@ def rebuild_flow(library: Path, home: Path, db: str | None = None,
     progress = create_progress_artifact(progress=0.0 if plan.analyze else 100.0,
                                         key="dataset-rebuild-progress",
                                         description="Share of the files to analyse that are done")
-    futures = [analyze_file_task.submit(f, digest, config) for f, digest in plan.analyze]
     analyzed = failed = 0
-    for done, future in enumerate(as_completed(futures), start=1):
-        record = future.result()
-        database.save_record(record, run_id)  # one transaction per track: a kill loses one file at most
-        if record.status == "ok":
-            analyzed += 1
-        else:
-            failed += 1
-            logger.warning("failed: %s: %s (%s)", record.path, record.error, record.reason)
-        update_progress_artifact(progress, progress=100.0 * done / len(futures))
+    with task_runner:
+        futures = [task_runner.submit(analyze_file_task, {"file": f, "digest": digest,
+                                                          "config": config})
+                   for f, digest in plan.analyze]
+        for done, future in enumerate(as_completed(futures), start=1):
+            record = future.result()
+            database.save_record(record, run_id)  # one transaction per track: a kill loses one file
+            if record.status == "ok":
+                analyzed += 1
+            else:
+                failed += 1
+                logger.warning("failed: %s: %s (%s)", record.path, record.error, record.reason)
+            update_progress_artifact(progress, progress=100.0 * done / len(futures))
 
     ids, vectors = database.embeddings()
     index, rebuilt = load_or_rebuild(layout.faiss, ids, vectors)

@@ -16,7 +16,8 @@ from storage.atomic import write_wav
 from storage.home import Home
 from storage.pair_manifest import read_pairs
 from storage.token_store import read_tokens
-from tasks.config import DiffusionConfig, EchelonConfig
+from tasks.config import (DiffusionConfig, EchelonConfig, load_diffusion_config,
+                          load_echelon_config)
 from tasks.diffusion_data import LatentPair, latent_scale, latents_of, match_pairs
 from tasks.motion import PerformanceError, load_performance
 from tasks.tokenize import decode_latents, load_tokenizer
@@ -113,12 +114,17 @@ train_task = task(name="train diffusion", cache_policy=NO_CACHE)(_train)
 
 
 @flow(name="diffusion-training", log_prints=True)
-def train_diffusion_flow(home: Path, config: DiffusionConfig | None = None,
-                         echelon: EchelonConfig | None = None, max_steps: int | None = None,
-                         device: str | None = None, vqvae_checkpoint: Path | None = None) -> dict:
+def train_diffusion_flow(home: Path, config: DiffusionConfig | Path | None = None,
+                         echelon: EchelonConfig | Path | None = None,
+                         max_steps: int | None = None, device: str | None = None,
+                         vqvae_checkpoint: Path | None = None) -> dict:
     """Train (or resume) the diffusion model on the home's motion-audio pairs; returns
-    checkpoint, steps and the last validation loss."""
-    config, echelon = config or DiffusionConfig(), echelon or EchelonConfig()
+    checkpoint, steps and the last validation loss. Configs may be given as YAML paths
+    (defaults: configs/diffusion.yaml, configs/echelon.yaml)."""
+    if not isinstance(config, DiffusionConfig):
+        config = load_diffusion_config(config)
+    if not isinstance(echelon, EchelonConfig):
+        echelon = load_echelon_config(echelon)
     layout = Home(home)
     vqvae_checkpoint = Path(vqvae_checkpoint or layout.vqvae_checkpoints / VQVAE_CHECKPOINT)
     pairs, extra, failures = prepare_task(layout, config, echelon, vqvae_checkpoint)

@@ -13,7 +13,7 @@ from storage.db import PhraseDatabase
 from storage.home import Home
 from storage.token_store import TokenSequence, read_tokens, write_tokens
 from tasks.audio import AudioError
-from tasks.config import VQVAEConfig
+from tasks.config import VQVAEConfig, load_vqvae_config
 from tasks.tokenize import load_tokenizer, tokenize_file
 from tasks.train import held_out_split
 from tasks.train_vqvae import CHECKPOINT_NAME, Validation, train_vqvae
@@ -54,11 +54,14 @@ train_task = task(name="train vq-vae", cache_policy=NO_CACHE)(_train)
 
 
 @flow(name="vqvae-training", log_prints=True)
-def train_vqvae_flow(home: Path, config: VQVAEConfig | None = None, max_steps: int | None = None,
-                     db: str | None = None, device: str | None = None) -> dict:
+def train_vqvae_flow(home: Path, config: VQVAEConfig | Path | None = None,
+                     max_steps: int | None = None, db: str | None = None,
+                     device: str | None = None) -> dict:
     """Train (or resume) the VQ-VAE on the phrase database's audio, holding out tracks for
-    validation; returns checkpoint, steps and the last validation figures."""
-    config = config or VQVAEConfig()
+    validation; returns checkpoint, steps and the last validation figures. `config` is a
+    config or the path of its YAML (default configs/vqvae.yaml)."""
+    if not isinstance(config, VQVAEConfig):
+        config = load_vqvae_config(config)
     layout = Home(home)
     tracks = PhraseDatabase.open(layout.db_url(db)).audio_tracks()
     train_paths, val_paths = held_out_split([(p, h) for p, h, _ in tracks],

@@ -205,6 +205,25 @@ class DiffusionConfig(_Frozen):
         return self
 
 
+class ServerConfig(_Frozen):
+    host: str = "127.0.0.1"  # loopback unless told otherwise
+    port: int = Field(4200, ge=1, le=65535)
+
+
+class RebuildScheduleConfig(_Frozen):
+    library: str | None = None  # the music folder the nightly rebuild reads (or --library)
+    cron: str = "0 3 * * *"
+    timezone: str | None = None  # IANA name; null: this machine's time zone
+    runner: Literal["threads", "processes", "dask"] = "threads"
+    workers: int | None = Field(None, ge=1)
+    dask_address: str | None = None
+
+
+class ServiceConfig(_Frozen):
+    server: ServerConfig = ServerConfig()
+    rebuild: RebuildScheduleConfig = RebuildScheduleConfig()
+
+
 class ConfigError(ValueError):
     """A config file that is missing, not YAML, or does not match its model."""
 
@@ -227,6 +246,11 @@ def load_vqvae_config(path: Path | str | None = None) -> VQVAEConfig:
 def load_diffusion_config(path: Path | str | None = None) -> DiffusionConfig:
     """`path`, else configs/diffusion.yaml (the full-size model), else the built-in defaults."""
     return _load_default(DiffusionConfig, path, "diffusion.yaml")
+
+
+def load_service_config(path: Path | str | None = None) -> ServiceConfig:
+    """`path`, else configs/service.yaml, else the built-in defaults."""
+    return _load_default(ServiceConfig, path, "service.yaml")
 
 
 def _load_default(model: type[_Frozen], path: Path | str | None, name: str):

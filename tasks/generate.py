@@ -38,9 +38,7 @@ def build_sampler(noise: NoiseConfig, sampler: SamplerConfig, steps: int | None 
         return EulerSampler(steps) if sampler.kind == "euler" else HeunSampler(steps)
     schedule = NoiseSchedule(noise.schedule, noise.train_steps, noise.prediction)
     if sampler.kind == "ddpm":
-        made = DDPMSampler(schedule)
-        made.set_timesteps(steps)
-        return made
+        return DDPMSampler(schedule, steps)
     if sampler.kind == "ddim":
         return DDIMSampler(schedule, sampler.eta, steps)
     return DPMSolverSampler(schedule, steps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +69,19 @@ def step_generators(seed: int, step: int, part: int = 0) -> tuple[np.random.Gene
     draws exactly what the uninterrupted run drew."""
     return (np.random.default_rng([seed, step, part]),
             torch.Generator().manual_seed((seed * 1_000_003 + step) * 131 + part))
+
+
+def progress_state(optimizer, scheduler, result) -> dict:
+    """The part of a checkpoint that lets a run resume on the same curve: optimiser, schedule,
+    step count, loss history and validations (`result` has steps, history, validations)."""
+    return {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "step": result.steps, "history": result.history,
+            "validations": [asdict(v) for v in result.validations]}
+
+
+def restore_progress(state: dict, optimizer, scheduler, result, validation_type) -> None:
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    result.steps = int(state["step"])
+    result.history = list(state["history"])
+    result.validations = [validation_type(**v) for v in state["validations"]]

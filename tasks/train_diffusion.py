@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,8 +21,8 @@ from storage.checkpoints import CheckpointError, load_checkpoint, save_checkpoin
 from tasks.config import DiffusionConfig, EchelonConfig
 from tasks.diffusion_data import LatentCrops, LatentPair
 from tasks.generate import build_denoiser, build_objective, generate_latents
-from tasks.train import (diverged, is_finite, mixed_precision, pick_device, step_generators,
-                         warmup_cosine)
+from tasks.train import (diverged, is_finite, mixed_precision, pick_device, progress_state,
+                         restore_progress, step_generators, warmup_cosine)
 
 CHECKPOINT_KIND = "diffusion"
 CHECKPOINT_NAME = "diffusion.pt"
@@ -184,11 +184,7 @@ def _save(path: Path, config: DiffusionConfig, echelon: EchelonConfig, model, em
         "echelon_config": echelon.model_dump(mode="json"),
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "ema": ema_state,
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "step": result.steps,
-        "history": result.history,
-        "validations": [asdict(v) for v in result.validations],
+        **progress_state(optimizer, scheduler, result),
         **extra,
     }, path)
 
@@ -202,11 +198,7 @@ def _resume(path: Path, config: DiffusionConfig, echelon: EchelonConfig, model, 
                               "another --home or remove the checkpoint to start over")
     model.load_state_dict(state["model"])
     ema.load_state_dict(state["ema"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    result.steps = int(state["step"])
-    result.history = list(state["history"])
-    result.validations = [DiffusionValidation(**v) for v in state["validations"]]
+    restore_progress(state, optimizer, scheduler, result, DiffusionValidation)
 
 
 def load_diffusion(path: Path | str, device: str | torch.device = "cpu",

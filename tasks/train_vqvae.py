@@ -9,7 +9,7 @@ k+1, k+2, … as one that never stopped.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -19,8 +19,8 @@ from storage.checkpoints import (CheckpointError, load_checkpoint, save_checkpoi
                                  weights_version)
 from tasks.audio_crops import AudioCrops
 from tasks.config import VQVAEConfig, VQVAEModelConfig
-from tasks.train import (diverged, is_finite, mixed_precision, pick_device, step_generators,
-                         warmup_cosine)
+from tasks.train import (diverged, is_finite, mixed_precision, pick_device, progress_state,
+                         restore_progress, step_generators, warmup_cosine)
 
 CHECKPOINT_KIND = "vqvae"
 CHECKPOINT_NAME = "vqvae.pt"
@@ -168,11 +168,7 @@ def _save(path: Path, config: VQVAEConfig, model: VQVAE, optimizer, scheduler,
         "model_config": config.model.model_dump(mode="json"),
         "training_config": config.training.model_dump(mode="json"),
         "model": model_state,
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "step": result.steps,
-        "history": result.history,
-        "validations": [asdict(v) for v in result.validations],
+        **progress_state(optimizer, scheduler, result),
     }, path)
 
 
@@ -183,8 +179,4 @@ def _resume(path: Path, config: VQVAEConfig, model: VQVAE, optimizer, scheduler,
         raise CheckpointError(f"{path}: trained with another model config; train in another "
                               "--home or remove the checkpoint to start over")
     model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    result.steps = int(state["step"])
-    result.history = list(state["history"])
-    result.validations = [Validation(**v) for v in state["validations"]]
+    restore_progress(state, optimizer, scheduler, result, Validation)

@@ -122,3 +122,47 @@ def latent_pair(i: int, length: int = 64, channels: int = 16):
                               np.ones((n, 2), bool), np.zeros(n, np.int32))
     latents = np.sin(np.arange(length)[None] * (0.1 + 0.05 * np.arange(channels))[:, None] + i)
     return LatentPair(f"p{i}", latents.astype(np.float32), performance, 0.0)
+
+
+def database_content(url: str) -> dict:
+    """Everything a rebuild decides, without what differs run to run (times, run ids, row
+    ids): equal for two databases that hold the same analysis."""
+    from sqlalchemy import select
+
+    from storage.db import Phrase, PhraseDatabase, Track
+
+    database = PhraseDatabase.open(url)
+    with database.session() as s:
+        tracks = {t.path: (t.content_hash, t.status, t.error, t.duration_s, t.tempo_bpm,
+                           t.beats, t.positions, t.config_hash)
+                  for t in s.scalars(select(Track))}
+        phrases = {p.id: (p.track.path, p.index, p.start_s, p.end_s, p.n_bars, p.section)
+                   for p in s.scalars(select(Phrase))}
+        vectors = {p.id: np.concatenate([np.frombuffer(p.features, np.float32),
+                                         np.frombuffer(p.embedding, np.float32)])
+                   for p in s.scalars(select(Phrase))}
+    database.engine.dispose()
+    return {"tracks": tracks, "phrases": phrases, "vectors": vectors}
+
+
+def assert_same_content(a: dict, b: dict) -> None:
+    """Same tracks, beats, phrase ids and boundaries exactly; feature and embedding vectors
+    equal to float32 rounding (BLAS sums in another order with another thread count)."""
+    assert a["tracks"] == b["tracks"]
+    assert a["phrases"] == b["phrases"]
+    for key, vector in a["vectors"].items():
+        np.testing.assert_allclose(vector, b["vectors"][key], rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(scope="session")
+def tiny_library(tmp_path_factory) -> Path:
+    """Two 8-bar tracks and one file that is not audio: a rebuild in seconds."""
+    from tasks.synth import SectionSpec, TrackSpec, render, write_track
+
+    folder = tmp_path_factory.mktemp("tiny_library")
+    for i, (a, b) in enumerate((("groove", "break"), ("build", "drop"))):
+        spec = TrackSpec(bpm=120.0 + 8 * i, sections=(SectionSpec(a, 4), SectionSpec(b, 4)),
+                         seed=70 + i)
+        write_track(render(spec), folder / f"tiny_{i}.wav")
+    (folder / "notes.wav").write_text("not audio")
+    return folder

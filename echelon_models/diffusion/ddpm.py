@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import torch
 
-from echelon_models.diffusion.noise_schedule import NoiseSchedule, SamplerOutput, spaced_timesteps
+from echelon_models.diffusion.noise_schedule import NoiseSchedule, SamplerOutput, SpacedSampler
 
 
-class DDPMSampler:
-    def __init__(self, schedule: NoiseSchedule):
-        self.schedule = schedule
-        self.set_timesteps(schedule.steps)
-
-    def set_timesteps(self, n: int) -> None:
-        self.timesteps = spaced_timesteps(self.schedule.steps, n)
-
-    def model_time(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(t).float()
-
-    def _previous(self, t: int) -> int:
-        later = (self.timesteps < t).nonzero()
-        return int(self.timesteps[later[0, 0]]) if len(later) else -1
+class DDPMSampler(SpacedSampler):
+    def __init__(self, schedule: NoiseSchedule, steps: int | None = None):
+        super().__init__(schedule, steps or schedule.steps)
 
     def step(self, model_output: torch.Tensor, t: int | torch.Tensor, sample: torch.Tensor,
              generator: torch.Generator | None = None) -> SamplerOutput:
         t = int(t)
-        prev = self._previous(t)
+        prev = self.previous(t)
         x0, _ = self.schedule.split(model_output, sample, t)
         a_t, a_prev = float(self.schedule.alpha_bar(t)), float(self.schedule.alpha_bar(prev))
         beta = 1 - a_t / a_prev  # the effective beta between the two times

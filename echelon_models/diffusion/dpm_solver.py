@@ -7,21 +7,17 @@ import math
 
 import torch
 
-from echelon_models.diffusion.noise_schedule import NoiseSchedule, SamplerOutput, spaced_timesteps
+from echelon_models.diffusion.noise_schedule import NoiseSchedule, SamplerOutput, SpacedSampler
 
 
-class DPMSolverSampler:
+class DPMSolverSampler(SpacedSampler):
     def __init__(self, schedule: NoiseSchedule, steps: int = 20):
-        self.schedule = schedule
-        self.set_timesteps(steps)
+        super().__init__(schedule, steps)
 
     def set_timesteps(self, n: int) -> None:
-        self.timesteps = spaced_timesteps(self.schedule.steps, n)
-        self._previous_x0: torch.Tensor | None = None
+        super().set_timesteps(n)
+        self._previous_x0: torch.Tensor | None = None  # the last step's x_0 estimate
         self._previous_h: float | None = None
-
-    def model_time(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(t).float()
 
     def _alpha_sigma_lambda(self, t: int) -> tuple[float, float, float]:
         a = float(self.schedule.alpha_bar(t))
@@ -31,8 +27,7 @@ class DPMSolverSampler:
     def step(self, model_output: torch.Tensor, t: int | torch.Tensor, sample: torch.Tensor,
              generator: torch.Generator | None = None) -> SamplerOutput:
         t = int(t)
-        index = int((self.timesteps == t).nonzero()[0, 0])
-        prev = int(self.timesteps[index + 1]) if index + 1 < len(self.timesteps) else -1
+        prev = self.previous(t)
         x0, _ = self.schedule.split(model_output, sample, t)
         alpha_t, sigma_t, lambda_t = self._alpha_sigma_lambda(t)
         alpha_s, sigma_s, lambda_s = self._alpha_sigma_lambda(prev)

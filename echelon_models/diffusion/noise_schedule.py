@@ -115,3 +115,22 @@ def spaced_timesteps(train_steps: int, n: int) -> torch.Tensor:
     if not 1 <= n <= train_steps:
         raise ValueError(f"sampling steps must be 1…{train_steps}, got {n}")
     return torch.from_numpy(np.round(np.arange(train_steps, 0, -train_steps / n)).astype(np.int64) - 1)
+
+
+class SpacedSampler:
+    """What the samplers over a discrete schedule share: the times they visit, the time the
+    model is given, and the next time after t (−1: the end, no noise)."""
+
+    def __init__(self, schedule: NoiseSchedule, steps: int):
+        self.schedule = schedule
+        self.set_timesteps(steps)
+
+    def set_timesteps(self, n: int) -> None:
+        self.timesteps = spaced_timesteps(self.schedule.steps, n)
+
+    def model_time(self, t: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(t).float()
+
+    def previous(self, t: int) -> int:
+        later = (self.timesteps < t).nonzero()
+        return int(self.timesteps[later[0, 0]]) if len(later) else -1

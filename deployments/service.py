@@ -1,0 +1,66 @@
+"""The deployments `echelon serve` registers: the nightly dataset rebuild and the on-demand
+tokenizer and training runs. Parameters carry the CLI options' names (library, home, …).
+
+Each deployment runs one flow run at a time (`concurrency_limit=1`, later runs wait), and the
+dataset flow also takes a lock on its home, so two rebuilds never write one database at once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
+
+from flows.dataset import rebuild_flow
+from flows.diffusion import train_diffusion_flow
+from flows.vqvae import tokenize_flow, train_vqvae_flow
+from tasks.config import ServiceConfig
+
+NIGHTLY_REBUILD = "dataset-rebuild/nightly-rebuild"
+
+
+def local_timezone() -> str:
+    """This machine's IANA time zone (TZ, /etc/timezone, the /etc/localtime link), else UTC."""
+    if os.environ.get("TZ"):
+        return os.environ["TZ"].lstrip(":")
+    zone_file = Path("/etc/timezone")
+    if zone_file.is_file() and zone_file.read_text().strip():
+        return zone_file.read_text().strip()
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink() and "zoneinfo/" in str(localtime.resolve()):
+        return str(localtime.resolve()).split("zoneinfo/", 1)[1]
+    return "UTC"
+
+
+def build_deployments(service: ServiceConfig, home: Path, library: Path | None = None,
+                      ) -> list[RunnerDeployment]:
+    home = Path(home).resolve()
+    rebuild = service.rebuild
+    library = library or (Path(rebuild.library) if rebuild.library else None)
+    if library is None:
+        raise ValueError("the nightly rebuild needs a library: set rebuild.library in "
+                         "configs/service.yaml or pass --library")
+    timezone = rebuild.timezone or local_timezone()
+    return [
+        rebuild_flow.to_deployment(
+            name="nightly-rebuild", schedule=Cron(rebuild.cron, timezone=timezone),
+            parameters={"library": str(Path(library).resolve()), "home": str(home),
+                        "runner": rebuild.runner, "workers": rebuild.workers,
+                        "dask_address": rebuild.dask_address},
+            concurrency_limit=1, tags=["echelon", "dataset"],
+            description=f"Rebuild the phrase database from {library} ({rebuild.cron}, "
+                        f"{timezone}); trigger it by hand any time."),
+        tokenize_flow.to_deployment(
+            name="tokenize", parameters={"home": str(home)}, concurrency_limit=1,
+            tags=["echelon", "models"], description="Tokenize the library with the VQ-VAE."),
+        train_vqvae_flow.to_deployment(
+            name="train-vqvae", parameters={"home": str(home)}, concurrency_limit=1,
+            tags=["echelon", "models"],
+            description="Train or resume the VQ-VAE (config: a YAML path, default the full size)."),
+        train_diffusion_flow.to_deployment(
+            name="train-diffusion", parameters={"home": str(home)}, concurrency_limit=1,
+            tags=["echelon", "models"],
+            description="Train or resume the diffusion model on the motion-audio pairs."),
+    ]
