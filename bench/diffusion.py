@@ -11,7 +11,7 @@
    model with the motion replaced by the other tempo's (what chance would give).
 
 Usage: .venv/bin/python bench/diffusion.py [--skip-full] [--vqvae-steps 300]
-       [--diffusion-steps 600] [--samples 4]
+       [--diffusion-steps 600] [--samples 4] [--crop-latents 1024]
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def full_size_rows(devices: list[str]) -> tuple[list[tuple], list[tuple]]:
 
 
 def conditioning_rows(folder: Path, vqvae_steps: int, diffusion_steps: int, samples: int,
-                      console: Console) -> list[tuple]:
+                      crop_latents: int, console: Console) -> list[tuple]:
     echelon = EchelonConfig()
     tracks, performances = [], []
     arrangements = (("groove", "drop"), ("build", "groove"), ("drop", "groove"))
@@ -122,7 +122,7 @@ def conditioning_rows(folder: Path, vqvae_steps: int, diffusion_steps: int, samp
     console.print(f"[dim]training the tiny diffusion model ({diffusion_steps} steps)…[/dim]")
     cfg = load_diffusion_config(CONFIG_DIR / "tiny" / "diffusion.yaml")
     cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={
-        "steps": diffusion_steps, "crop_latents": 1024, "val_every": diffusion_steps,
+        "steps": diffusion_steps, "crop_latents": crop_latents, "val_every": diffusion_steps,
         "checkpoint_every": diffusion_steps, "val_renders": 0})})
     start = time.perf_counter()
     result = train_diffusion(cfg, echelon, pairs[:4], pairs[4:], folder / "diffusion")
@@ -166,6 +166,8 @@ def main() -> None:
     parser.add_argument("--vqvae-steps", type=int, default=300)
     parser.add_argument("--diffusion-steps", type=int, default=600)
     parser.add_argument("--samples", type=int, default=4, help="generated clips per tempo")
+    parser.add_argument("--crop-latents", type=int, default=1024,
+                        help="training crop in latent frames (1,024 ≈ 1.5 s: two beats or more)")
     args = parser.parse_args()
     console = Console()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -188,7 +190,7 @@ def main() -> None:
             console.print("(no CUDA device here: GPU figures need a machine with one)")
     with tempfile.TemporaryDirectory() as tmp:
         rows = conditioning_rows(Path(tmp), args.vqvae_steps, args.diffusion_steps, args.samples,
-                                 console)
+                                 args.crop_latents, console)
     table = Table(title=f"does the generated tempo follow the motion? ({TEMPI[0]:g} vs "
                         f"{TEMPI[1]:g} BPM motion, tempo within 4 %)")
     for column in ("audio generated from", "within 4 %", "share", "measured BPM"):
