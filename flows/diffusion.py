@@ -84,9 +84,11 @@ def _train(config: DiffusionConfig, echelon: EchelonConfig, train: list[LatentPa
 
     def on_validation(v: DiffusionValidation) -> None:
         rows.append({"step": v.step, "val_loss": round(v.val_loss, 5),
+                     "motion_gain": round(v.motion_gain, 5),
                      **{f"t={k}": round(x, 5) for k, x in v.by_level.items()}})
-        logger.info("validation at step %d: loss %.5f (by noise level: %s)", v.step, v.val_loss,
-                    ", ".join(f"{k}: {x:.4f}" for k, x in v.by_level.items()))
+        logger.info("validation at step %d: loss %.5f (by noise level: %s); without the motion "
+                    "the loss is %.5f higher", v.step, v.val_loss,
+                    ", ".join(f"{k}: {x:.4f}" for k, x in v.by_level.items()), v.motion_gain)
         create_table_artifact(key="diffusion-validation", table=rows,
                               description="Validation loss per noise level (EMA weights)")
 

@@ -33,6 +33,7 @@ class DiffusionValidation:
     step: int
     val_loss: float  # mean over the noise levels
     by_level: dict[str, float]  # model time → loss at that noise level
+    motion_gain: float = 0.0  # loss without the motion minus loss with it: > 0 when it is used
 
 
 @dataclass
@@ -151,13 +152,18 @@ def _validate(ema: MotionConditionedDenoiser, objective, latents: torch.Tensor, 
     generator = torch.Generator().manual_seed(tc.seed + 7)
     noise = torch.randn(latents.shape, generator=generator).to(device)
     cond = ema.encode_motion(motion)
-    by_level = {}
+    by_level, without_motion = {}, []
     for level in objective.time_grid(tc.val_levels):
         t = level.expand(len(latents)).to(device)
-        out = ema(objective.noisy(latents, noise, t), objective.model_time(t), cond)
-        loss = F.mse_loss(out.float(), objective.target(latents, noise, t).float())
-        by_level[f"{float(objective.model_time(level)):.0f}"] = float(loss)
-    return DiffusionValidation(step, sum(by_level.values()) / len(by_level), by_level)
+        noisy, target = objective.noisy(latents, noise, t), objective.target(latents, noise, t)
+        for c, losses in ((cond, None), (None, without_motion)):
+            loss = float(F.mse_loss(ema(noisy, objective.model_time(t), c).float(), target.float()))
+            if losses is None:
+                by_level[f"{float(objective.model_time(level)):.0f}"] = loss
+            else:
+                losses.append(loss)
+    mean = sum(by_level.values()) / len(by_level)
+    return DiffusionValidation(step, mean, by_level, sum(without_motion) / len(without_motion) - mean)
 
 
 def _rows(motion: MotionBatch, n: int) -> MotionBatch:

@@ -39,6 +39,10 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
     levels = whole.validations[-1].by_level
     assert len(levels) == 5 and whole.summary()["val_loss"] > 0
+    # adaLN-zero: the DiT starts as the zero function, so the motion cannot matter yet
+    assert whole.validations[0].motion_gain == 0.0
+    assert all(np.isfinite(v.motion_gain) for v in whole.validations)
+
 
 
 def test_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
