@@ -39,7 +39,7 @@ from tasks.config import (CONFIG_DIR, EchelonConfig, load_diffusion_config,  # n
                           load_vqvae_config)
 from tasks.diffusion_data import (LatentPair, latent_scale, latents_of, motion_batch,  # noqa: E402
                                   motion_for_latents)
-from tasks.generate import build_denoiser, build_sampler, generate_latents  # noqa: E402
+from tasks.generate import build_denoiser, generate_latents  # noqa: E402
 from tasks.motion import load_performance  # noqa: E402
 from tasks.motion_synth import dance, write_performance  # noqa: E402
 from tasks.synth import SectionSpec, TrackSpec, render, write_track  # noqa: E402

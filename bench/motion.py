@@ -32,7 +32,7 @@ from tasks.conditioning import as_tensors, build_encoder, export_encoder_onnx  #
 from tasks.motion import Performance, load_performance  # noqa: E402
 from tasks.motion_synth import PhoneFaults, dance, write_performance  # noqa: E402
 from tasks.motion_windows import conditioning_inputs  # noqa: E402
-from tasks.synth import SectionSpec, TrackSpec, render  # noqa: E402
+from tasks.synth import SectionSpec, TrackSpec  # noqa: E402
 
 
 def best_of(fn, repeats: int = 3) -> float:

@@ -288,6 +288,13 @@ CheckpointOption = Annotated[
 ]
 
 
+MaxStepsOption = Annotated[int | None, typer.Option(
+    "--max-steps", min=1, help="Stop at this step (the schedule still follows the config's "
+                               "steps, so a later run resumes on the same curve).")]
+DeviceOption = Annotated[str | None, typer.Option(
+    "--device", help="cuda, cuda:1 or cpu (default: CUDA when available).")]
+
+
 def _vqvae_checkpoint(checkpoint: Path | None, home: Path | None) -> Path:
     from storage.home import Home
 
@@ -301,12 +308,9 @@ def _vqvae_checkpoint(checkpoint: Path | None, home: Path | None) -> Path:
 def train_vqvae(
     home: HomeOption = None,
     config: VQVAEConfigOption = None,
-    max_steps: Annotated[int | None, typer.Option(
-        "--max-steps", min=1, help="Stop at this step (the schedule still follows the config's "
-                                   "steps, so a later run resumes on the same curve).")] = None,
+    max_steps: MaxStepsOption = None,
     db: DbOption = None,
-    device: Annotated[str | None, typer.Option("--device", help="cuda, cuda:1 or cpu (default: "
-                                                                "CUDA when available).")] = None,
+    device: DeviceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train the VQ-VAE audio tokenizer on the phrase database's audio (random crops), or resume
@@ -443,12 +447,9 @@ def train_diffusion(
     config: Annotated[Path | None, typer.Option(
         "--config", help="Diffusion config YAML (default: configs/diffusion.yaml, full size; "
                          "configs/tiny/diffusion.yaml trains on a CPU).", dir_okay=False)] = None,
-    max_steps: Annotated[int | None, typer.Option(
-        "--max-steps", min=1, help="Stop at this step; a later run resumes on the same "
-                                   "curve.")] = None,
+    max_steps: MaxStepsOption = None,
     checkpoint: CheckpointOption = None,
-    device: Annotated[str | None, typer.Option("--device", help="cuda, cuda:1 or cpu (default: "
-                                                                "CUDA when available).")] = None,
+    device: DeviceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train the motion-conditioned diffusion model on --home's motion-audio pairs
