@@ -12,6 +12,7 @@
 
 Usage: .venv/bin/python bench/diffusion.py [--skip-full] [--vqvae-steps 300]
        [--diffusion-steps 2000] [--samples 4] [--crop-latents 512] [--backbone unet|dit]
+       [--guidance 2 4]
 The defaults fit in about 10 minutes on 2 CPU cores; longer training follows the motion better
 (see the closing notes of the diffusion issue for 4,000 and 6,000 steps).
 """
@@ -96,7 +97,8 @@ def full_size_rows(devices: list[str]) -> tuple[list[tuple], list[tuple]]:
 
 
 def conditioning_rows(folder: Path, vqvae_steps: int, diffusion_steps: int, samples: int,
-                      crop_latents: int, backbone: str, console: Console) -> list[tuple]:
+                      crop_latents: int, backbone: str, guidance: list[float],
+                      console: Console) -> list[tuple]:
     echelon = EchelonConfig()
     tracks, performances = [], []
     arrangements = (("groove", "drop"), ("build", "groove"), ("drop", "groove"))
@@ -139,7 +141,9 @@ def conditioning_rows(folder: Path, vqvae_steps: int, diffusion_steps: int, samp
     seconds = 6.0
     n_latents = int(seconds * tokenizer.model.codes_per_second)
     rows = []
-    for label, swap in (("echelon tiny diffusion", False), ("motion of the other tempo", True)):
+    runs = [(f"echelon tiny diffusion, guidance {g:g}", False, g) for g in guidance]
+    runs.append(("motion of the other tempo", True, guidance[0]))
+    for label, swap, scale_g in runs:
         hits, measured = 0, []
         for k in range(samples):
             for j, bpm in enumerate(TEMPI):
@@ -152,9 +156,10 @@ def conditioning_rows(folder: Path, vqvae_steps: int, diffusion_steps: int, samp
                 batch = motion_batch([motion_for_latents(perf, CLOCK + 2.0, n_latents,
                                                          echelon.motion)])
                 latents = generate_latents(model, batch, n_latents, cfg.noise, cfg.sampler,
-                                           torch.Generator().manual_seed(k))
+                                           torch.Generator().manual_seed(k),
+                                           guidance_scale=scale_g)
                 wave = decode_latents(tokenizer, latents[0].numpy() / scale)
-                wav = folder / f"gen_{label[:4]}_{k}_{j}.wav"
+                wav = folder / f"gen_{swap}_{k}_{j}.wav"
                 write_wav(wav, np.clip(wave, -1, 1), 44100)
                 tempo = analyze_track(wav).tempo_bpm
                 measured.append(tempo)
@@ -174,6 +179,8 @@ def main() -> None:
                         help="backbone of the tiny model in the conditioning test")
     parser.add_argument("--crop-latents", type=int, default=512,
                         help="training crop in latent frames (512 ≈ 0.74 s: about a beat)")
+    parser.add_argument("--guidance", type=float, nargs="+", default=None,
+                        help="guidance scales to generate with (default: the tiny config's)")
     args = parser.parse_args()
     console = Console()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -194,9 +201,11 @@ def main() -> None:
         console.print(table)
         if not torch.cuda.is_available():
             console.print("(no CUDA device here: GPU figures need a machine with one)")
+    guidance = args.guidance or [
+        load_diffusion_config(CONFIG_DIR / "tiny" / "diffusion.yaml").sampler.guidance_scale]
     with tempfile.TemporaryDirectory() as tmp:
         rows = conditioning_rows(Path(tmp), args.vqvae_steps, args.diffusion_steps, args.samples,
-                                 args.crop_latents, args.backbone, console)
+                                 args.crop_latents, args.backbone, guidance, console)
     table = Table(title=f"does the generated tempo follow the motion? ({TEMPI[0]:g} vs "
                         f"{TEMPI[1]:g} BPM motion, tempo within 4 %)")
     for column in ("audio generated from", "within 4 %", "share", "measured BPM"):

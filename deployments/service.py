@@ -1,5 +1,5 @@
 """The deployments `echelon serve` registers: the nightly dataset rebuild and the on-demand
-tokenizer and training runs. Parameters carry the CLI options' names (library, home, …).
+tokenizer, training and render runs. Parameters carry the CLI options' names (library, home, …).
 
 Each deployment runs one flow run at a time (`concurrency_limit=1`, later runs wait), and the
 dataset flow also takes a lock on its home, so two rebuilds never write one database at once.
@@ -15,6 +15,7 @@ from prefect.schedules import Cron
 
 from flows.dataset import rebuild_flow
 from flows.diffusion import train_diffusion_flow
+from flows.render import render_flow
 from flows.vqvae import tokenize_flow, train_vqvae_flow
 from tasks.config import ServiceConfig
 
@@ -63,4 +64,11 @@ def build_deployments(service: ServiceConfig, home: Path, library: Path | None =
             name="train-diffusion", parameters={"home": str(home)}, concurrency_limit=1,
             tags=["echelon", "models"],
             description="Train or resume the diffusion model on the motion-audio pairs."),
+        render_flow.to_deployment(
+            name="render", parameters={"home": str(home),
+                                       "performances": str(home / "performances"),
+                                       "out": str(home / "renders")},
+            concurrency_limit=1, tags=["echelon", "render"],
+            description="Render every performance of a folder to audio (set performances and "
+                        "out when triggering; finished renders are skipped)."),
     ]

@@ -99,22 +99,32 @@ def _print_analysis(record: dict, timings: dict[str, float], plot: Path | None) 
         console.print(f"plot written to {plot}")
 
 
+DEMO_KEYS = ("phrase_db", "tokens", "vqvae_checkpoint", "diffusion_checkpoint", "manifest",
+             "renders")
+
+
 @app.command()
 def demo(
     home: Annotated[Path | None, typer.Option("--home", help="Data folder (default $ECHELON_HOME or ./echelon-data).")] = None,
-    tracks: Annotated[int, typer.Option("--tracks", min=1, max=50, help="How many tracks to generate.")] = 3,
+    tracks: Annotated[int, typer.Option("--tracks", min=1, max=50, help="How many tracks (and performances) to generate.")] = 3,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated library.")] = 7,
+    vqvae_steps: Annotated[int, typer.Option("--vqvae-steps", min=1, help="Training steps of the tiny VQ-VAE.")] = 300,
+    diffusion_steps: Annotated[int, typer.Option("--diffusion-steps", min=1, help="Training steps of the tiny diffusion model.")] = 300,
+    seconds: Annotated[float, typer.Option("--seconds", min=30.0, max=600.0, help="Longest generated track (they last 4/7 of it up to it).")] = 70.0,
     as_json: JsonOption = False,
 ) -> None:
-    """Generate house-like tracks with known beats and performances that dance to them; analyse
-    and score the tracks, validate the performances and write the motion-audio pairs, all in a
-    Prefect flow."""
+    """The whole mission on generated data, in a few minutes on a CPU: generate tracks with
+    known beats and performances that dance to them → rebuild the phrase dataset → train the
+    tiny VQ-VAE → tokenize → train the tiny diffusion model → render the performances. Each
+    step is a Prefect flow run. --json prints phrase_db, tokens, vqvae_checkpoint,
+    diffusion_checkpoint, manifest and renders."""
     from flows.demo import demo_flow
 
-    home = home or default_home()
-    summary = demo_flow(home=home, n_tracks=tracks, seed=seed)
+    home = (home or default_home()).resolve()
+    summary = demo_flow(home=home, n_tracks=tracks, seed=seed, vqvae_steps=vqvae_steps,
+                        diffusion_steps=diffusion_steps, max_seconds=seconds)
     if as_json:
-        print(json.dumps(summary))
+        print(json.dumps({k: summary[k] for k in DEMO_KEYS}))
         return
     table = Table("track", "true BPM", "BPM", "beats", "sections", "phrases", "beat F",
                   "downbeat F", "section F", title="echelon demo: generated tracks")
@@ -130,9 +140,27 @@ def demo(
                       str(row["frames"]), f"{row['duration_s']:.1f}",
                       ",".join(map(str, row["devices"])), str(row["warnings"]))
     console.print(table)
-    console.print(f"library: {summary['library']}  ·  motion-audio pairs: {summary['pairs']}")
-    console.print(f"try: echelon analyze {summary['tracks'][0]['path']} --plot analysis.png  ·  "
-                  f"echelon validate-performance {summary['performances'][0]['performance']}")
+    table = Table("performance", "rendered audio", "seconds", title="renders")
+    for row in summary["renders"]:
+        table.add_row(Path(row["performance"]).name, row["wav"] or "failed",
+                      f"{row['duration_s']:.1f}" if row["duration_s"] else "—")
+    console.print(table)
+    for label, key in (("phrase database", "phrase_db"), ("tokens", "tokens"),
+                       ("VQ-VAE", "vqvae_checkpoint"), ("diffusion model", "diffusion_checkpoint"),
+                       ("render manifest", "manifest"), ("motion-audio pairs", "pairs")):
+        console.print(f"{label:>19}: {summary[key]}")
+    api = os.environ.get("PREFECT_API_URL")
+    if api:
+        console.print(f"Prefect UI: {api.removesuffix('/api')}/runs (flow runs echelon-demo, "
+                      f"dataset-rebuild, vqvae-training, tokenize-library, diffusion-training, "
+                      f"render)")
+    else:
+        console.print(f"To see these runs in the Prefect UI: `echelon server --home {home}` in "
+                      f"another shell, `export PREFECT_API_URL=http://127.0.0.1:4200/api`, then "
+                      f"run the demo again and open http://127.0.0.1:4200/runs")
+    console.print(f"try: echelon sql \"SELECT * FROM tracks\" --home {home}  ·  "
+                  f"echelon render --performances {home / 'performances'} --out renders2 "
+                  f"--home {home} --sampler dpm_solver --steps 20")
 
 
 HomeOption = Annotated[
@@ -475,6 +503,161 @@ def train_diffusion(
     print_summary(summary, as_json)
 
 
+DiffusionCheckpointOption = Annotated[
+    Path | None,
+    typer.Option("--diffusion-checkpoint", help="Diffusion checkpoint (default: "
+                                                "checkpoints/diffusion/diffusion.pt in --home).",
+                 dir_okay=False),
+]
+
+
+def _diffusion_checkpoint(checkpoint: Path | None, home: Path) -> Path:
+    from storage.home import Home
+
+    path = checkpoint or Home(home).diffusion_checkpoints / "diffusion.pt"
+    if not path.is_file():
+        fail(f"{path}: no diffusion checkpoint; run `echelon train-diffusion` first or pass "
+             f"--diffusion-checkpoint")
+    return path
+
+
+@app.command()
+def render(
+    performances: Annotated[Path, typer.Option("--performances", help="Folder of performance "
+                                               "recordings (.parquet/.csv, searched recursively).",
+                                               file_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the WAVs and renders.parquet.",
+                                      file_okay=False)],
+    home: HomeOption = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="Render config YAML (default: configs/render.yaml).",
+        dir_okay=False)] = None,
+    sampler: Annotated[str | None, typer.Option(
+        "--sampler", help="ddim or dpm_solver (euler/heun for flow-matching models); default: "
+                          "the config's, else the checkpoint's.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Sampling steps.")] = None,
+    guidance: Annotated[float | None, typer.Option("--guidance", min=0.0,
+                                                   help="Classifier-free guidance scale.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1,
+                                                   help="Chunks denoised at once.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Base seed (default: the config's).")] = None,
+    retrieval: Annotated[bool | None, typer.Option(
+        "--retrieval/--no-retrieval", help="Start each chunk from a library phrase of matching "
+                                           "tempo and energy (needs rebuild + tokenize).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Render again what is already "
+                                                        "rendered with the same settings.")] = False,
+    diffusion_checkpoint: DiffusionCheckpointOption = None,
+    checkpoint: CheckpointOption = None,
+    device: DeviceOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Render every performance in a folder to 44.1 kHz WAV, in batches of equal-length
+    chunks stitched without seams; write renders.parquet (seed, sampler, checkpoints' hashes,
+    timings) beside them. A re-run skips finished renders; a bad recording is recorded as
+    failed and the rest go on (exit 1 if any failed). --json prints one record per
+    performance."""
+    from pydantic import ValidationError
+
+    from storage.checkpoints import CheckpointError
+    from storage.locks import FolderBusy
+    from tasks.config import ConfigError, SamplerConfig, load_render_config
+
+    if not performances.is_dir():
+        fail(f"{performances}: performance folder does not exist")
+    home = (home or default_home()).resolve()
+    try:
+        cfg = load_render_config(config)
+    except ConfigError as error:
+        fail(str(error))
+    diffusion_path = _diffusion_checkpoint(diffusion_checkpoint, home)
+    vqvae_path = _vqvae_checkpoint(checkpoint, home)
+    overrides = {k: v for k, v in (("kind", sampler), ("steps", steps),
+                                   ("guidance_scale", guidance)) if v is not None}
+    if overrides:
+        from tasks.train_diffusion import load_diffusion
+
+        try:
+            base = cfg.sampler or load_diffusion(diffusion_path)[1].sampler
+            cfg = cfg.model_copy(update={"sampler": SamplerConfig.model_validate(
+                {**base.model_dump(), **overrides})})
+        except (ValidationError, CheckpointError) as error:
+            fail(str(error).splitlines()[0] if isinstance(error, CheckpointError) else
+                 f"--sampler/--steps/--guidance: {error.errors()[0]['msg']}", code=2)
+    cfg = cfg.model_copy(update={k: v for k, v in (("batch_size", batch_size), ("seed", seed))
+                                 if v is not None})
+    from flows.render import render_flow
+
+    try:
+        summary = render_flow(performances=performances.resolve(), out=out.resolve(), home=home,
+                              config=cfg, diffusion_checkpoint=diffusion_path,
+                              vqvae_checkpoint=vqvae_path, force=force, retrieval=retrieval,
+                              device=device, db=db)
+    except (CheckpointError, FolderBusy, ValidationError, ValueError) as error:
+        fail(str(error).splitlines()[0])
+    actions = {**{p: "rendered" for p in summary["rendered"]},
+               **{p: "skipped" for p in summary["skipped"]},
+               **{p: "failed" for p in summary["failed"]}}
+    records = [{**r, "action": actions[r["performance"]],
+                "wav": str(Path(summary["out"]) / r["wav"]) if r["wav"] else None}
+               for r in summary["records"]]
+    if as_json:
+        print(json.dumps(records))
+    else:
+        table = Table("performance", "result", "wav", "seconds", "seed", "seam", "time (s)",
+                      title=f"renders in {summary['out']} (manifest {summary['manifest']})")
+        for r in records:
+            seconds = sum(r[k] or 0.0 for k in ("conditioning_s", "sampling_s", "decoding_s",
+                                                 "writing_s"))
+            table.add_row(Path(r["performance"]).name, r["action"],
+                          Path(r["wav"]).name if r["wav"] else (r["error"] or "")[:80],
+                          f"{r['duration_s']:.1f}" if r["duration_s"] else "—",
+                          str(r["seed"] or "—"),
+                          f"{r['seam_ratio']:.2f}" if r["seam_ratio"] is not None else "—",
+                          f"{seconds:.1f}" if r["action"] == "rendered" else "—")
+        console.print(table)
+    if summary["failed"]:
+        first = next(r for r in records if r["action"] == "failed")
+        fail(f"{len(summary['failed'])} performance(s) not rendered; first: {first['error']}")
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the exported files.",
+                                      file_okay=False)],
+    home: HomeOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="onnx (dynamic batch and time; run by "
+                                                      "onnxruntime) or torchscript (traced at "
+                                                      "--latents).")] = "onnx",
+    latents: Annotated[int, typer.Option("--latents", min=8, help="Latent frames of the example "
+                                                                  "input (the engine's chunk).")] = 1024,
+    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Largest absolute "
+                                             "difference from eager PyTorch accepted.")] = 1e-3,
+    diffusion_checkpoint: DiffusionCheckpointOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the conditioning encoder and the denoiser of a diffusion checkpoint for the
+    real-time engine (plus the null conditioning for guidance), and check each against eager
+    PyTorch; exits 1 when they differ by more than --tolerance. Prints the files and the
+    differences."""
+    from storage.checkpoints import CheckpointError
+    from tasks.export import export_models
+    from tasks.train_diffusion import load_diffusion
+
+    if fmt not in ("onnx", "torchscript"):
+        fail(f"--format {fmt!r}: choose onnx or torchscript", code=2)
+    home = (home or default_home()).resolve()
+    try:
+        model, _, echelon, _ = load_diffusion(_diffusion_checkpoint(diffusion_checkpoint, home))
+    except CheckpointError as error:
+        fail(str(error))
+    result = export_models(model, echelon, out, fmt, latents)
+    print_summary(vars(result), as_json)
+    worst = max(result.encoder_max_abs_diff, result.denoiser_max_abs_diff)
+    if not worst <= tolerance:
+        fail(f"exported models differ from PyTorch by {worst:.2e} (> {tolerance:g})")
+
+
 @app.command("validate-performance")
 def validate_performance(
     recording: Annotated[Path, typer.Argument(help="Performance recording (.parquet or .csv): "
@@ -553,7 +736,7 @@ def serve(
 ) -> None:
     """Register Echelon's deployments with the Prefect server at $PREFECT_API_URL and run
     their flows when scheduled or triggered: nightly-rebuild (cron from the config), tokenize,
-    train-vqvae, train-diffusion. Runs until stopped (Ctrl-C)."""
+    train-vqvae, train-diffusion, render. Runs until stopped (Ctrl-C)."""
     from tasks.config import ConfigError, load_service_config
 
     if not os.environ.get("PREFECT_API_URL"):

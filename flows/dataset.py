@@ -7,10 +7,7 @@ again ends in the same state as one that was never interrupted.
 
 from __future__ import annotations
 
-import fcntl
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -21,6 +18,7 @@ from prefect.runtime import flow_run
 
 from storage.db import PhraseDatabase
 from storage.home import Home
+from storage.locks import folder_lock
 from storage.parquet_store import export_parquet
 from storage.vector_index import load_or_rebuild
 from flows.runners import RunnerKind, make_task_runner
@@ -49,20 +47,9 @@ def rebuild_flow(library: Path, home: Path, db: str | None = None,
                         logger)
 
 
-@contextmanager
-def rebuild_lock(layout: Home) -> Iterator[None]:
+def rebuild_lock(layout: Home):
     """One rebuild per home at a time, whoever started it (CLI, a deployment, a schedule)."""
-    layout.root.mkdir(parents=True, exist_ok=True)
-    with open(layout.root / ".rebuild.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(f"{layout.root}: another rebuild is running on this database") \
-                from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return folder_lock(layout.root, ".rebuild.lock", "another rebuild is running on this database")
 
 
 def _rebuild(library: Path, layout: Home, db: str | None, config: AnalysisConfig,

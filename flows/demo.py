@@ -1,5 +1,10 @@
-"""`echelon demo`: generate house-like tracks with known beats and performances that dance to
-them; analyse and score the tracks, validate the performances, write the motion-audio pairs."""
+"""`echelon demo`: the whole mission on generated data and embedded defaults.
+
+`demo_data_flow` generates house-like tracks with known beats and performances that dance to
+them, analyses and scores the tracks, validates the performances and writes the motion-audio
+pairs. `demo_flow` then runs what the team runs: dataset rebuild → VQ-VAE training (tiny) →
+tokenization → diffusion training (tiny) → render of the generated performances, each its own
+flow run in the Prefect UI."""
 
 from __future__ import annotations
 
@@ -10,10 +15,15 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.dataset import rebuild_flow
+from flows.diffusion import train_diffusion_flow
+from flows.render import render_flow
+from flows.vqvae import tokenize_flow, train_vqvae_flow
 from storage.home import Home
 from storage.pair_manifest import MotionAudioPair, write_pairs
 from tasks.analysis import analyze_track
-from tasks.config import AnalysisConfig, MotionConfig
+from tasks.config import (CONFIG_DIR, AnalysisConfig, MotionConfig, RenderConfig,
+                          load_diffusion_config, load_vqvae_config)
 from tasks.dataset import content_hash
 from tasks.evaluation import score_analysis
 from tasks.motion import validate_performance
@@ -30,9 +40,11 @@ FAULTS = (
 )
 
 
-def _generate(path: Path, performance_dir: Path, seed: int, index: int = 0) -> dict:
+def _generate(path: Path, performance_dir: Path, seed: int, index: int = 0,
+              max_seconds: float = 70.0) -> dict:
     """Write one generated track and a performance dancing to it; return paths and truth."""
-    spec = random_spec(np.random.default_rng(seed), duration_range_s=(40.0, 70.0))
+    spec = random_spec(np.random.default_rng(seed),
+                       duration_range_s=(max_seconds * 4 / 7, max_seconds))
     track = render(spec)
     write_track(track, path)
     faults, suffix = FAULTS[index % len(FAULTS)]
@@ -75,14 +87,14 @@ check_performance = task(name="validate performance", cache_policy=NO_CACHE)(_ch
 write_pair_manifest = task(name="write motion-audio pairs", cache_policy=NO_CACHE)(_pairs)
 
 
-@flow(name="echelon-demo", log_prints=True)
-def demo_flow(home: Path, n_tracks: int = 3, seed: int = 7,
-              config: AnalysisConfig | None = None) -> dict:
+@flow(name="echelon-demo-data", log_prints=True)
+def demo_data_flow(home: Path, n_tracks: int = 3, seed: int = 7,
+                   config: AnalysisConfig | None = None, max_seconds: float = 70.0) -> dict:
     config = config or AnalysisConfig()
     layout = Home(home)
     library = layout.root / "library"
     truths = [generate_track.submit(library / f"demo_{i:02d}.wav", layout.performances,
-                                    seed + i, i)
+                                    seed + i, i, max_seconds)
               for i in range(n_tracks)]
     rows = [analyze_and_score.submit(t, config) for t in truths]
     checks = [check_performance.submit(t, MotionConfig()) for t in truths]
@@ -96,3 +108,48 @@ def demo_flow(home: Path, n_tracks: int = 3, seed: int = 7,
                           description="Generated performances (with phone faults) validated")
     return {"home": str(layout.root), "library": str(library), "tracks": rows,
             "performances": checks, "pairs": str(manifest)}
+
+
+# Embedded defaults of the mission: minutes on a laptop CPU, not a useful model.
+DEMO_VQVAE_STEPS = 300
+DEMO_DIFFUSION_STEPS = 300
+
+
+@flow(name="echelon-demo", log_prints=True)
+def demo_flow(home: Path, n_tracks: int = 3, seed: int = 7,
+              vqvae_steps: int = DEMO_VQVAE_STEPS,
+              diffusion_steps: int = DEMO_DIFFUSION_STEPS, max_seconds: float = 70.0) -> dict:
+    """Generated library → rebuild → tiny VQ-VAE → tokens → tiny diffusion → renders."""
+    layout = Home(home)
+    data = demo_data_flow(home=layout.root, n_tracks=n_tracks, seed=seed,
+                          max_seconds=max_seconds)
+    rebuild = rebuild_flow(library=Path(data["library"]), home=layout.root)
+    vqvae = train_vqvae_flow(home=layout.root, config=_tiny(load_vqvae_config, "vqvae.yaml",
+                                                            vqvae_steps))
+    tokens = tokenize_flow(home=layout.root, checkpoint=Path(vqvae["checkpoint"]))
+    diffusion = train_diffusion_flow(home=layout.root, config=_tiny(
+        load_diffusion_config, "diffusion.yaml", diffusion_steps),
+        vqvae_checkpoint=Path(vqvae["checkpoint"]))
+    rendered = render_flow(performances=layout.performances, out=layout.root / "renders",
+                           home=layout.root, config=RenderConfig(),
+                           diffusion_checkpoint=Path(diffusion["checkpoint"]),
+                           vqvae_checkpoint=Path(vqvae["checkpoint"]))
+    renders = [{"performance": r["performance"],
+                "wav": str(Path(rendered["out"]) / r["wav"]) if r["wav"] else None,
+                "duration_s": r["duration_s"]} for r in rendered["records"]]
+    return {"phrase_db": str(layout.db_file), "tokens": str(layout.tokens),
+            "vqvae_checkpoint": vqvae["checkpoint"],
+            "diffusion_checkpoint": diffusion["checkpoint"], "manifest": rendered["manifest"],
+            "renders": renders, "home": str(layout.root), "library": data["library"],
+            "tracks": data["tracks"], "performances": data["performances"],
+            "pairs": data["pairs"], "phrases": rebuild["phrases"],
+            "vqvae_steps": vqvae["steps"], "diffusion_steps": diffusion["steps"],
+            "tokenized": tokens}
+
+
+def _tiny(load, name: str, steps: int):
+    """configs/tiny/NAME with a training run of `steps` (validation and checkpoints at the end)."""
+    config = load(CONFIG_DIR / "tiny" / name)
+    every = max(1, steps // 3)
+    return config.model_copy(update={"training": config.training.model_copy(update={
+        "steps": steps, "val_every": every, "checkpoint_every": every})})

@@ -248,6 +248,17 @@ class PhraseDatabase:
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
 
+    def phrase_summaries(self) -> list[tuple[int, str, str, float, float, float, np.ndarray]]:
+        """(phrase id, track path, track content hash, start_s, end_s, track tempo, summary
+        features) of every phrase of an analysed track, ordered by id."""
+        with self.session() as s:
+            rows = s.execute(select(Phrase.id, Track.path, Track.content_hash, Phrase.start_s,
+                                    Phrase.end_s, Track.tempo_bpm, Phrase.features)
+                             .join(Track).where(Track.status == "ok")
+                             .order_by(Phrase.id)).all()
+        return [(r[0], r[1], r[2], r[3], r[4], r[5], np.frombuffer(r[6], dtype=np.float32))
+                for r in rows]
+
     def phrases_with_tracks(self, ids: list[int]) -> dict[int, tuple[Phrase, str]]:
         with self.session() as s:
             rows = s.execute(select(Phrase, Track.path).join(Track).where(Phrase.id.in_(ids))).all()

@@ -205,6 +205,29 @@ class DiffusionConfig(_Frozen):
         return self
 
 
+class RetrievalConfig(_Frozen):
+    """Start each chunk from a library phrase's latents, partly noised (SDEdit)."""
+    enabled: bool = False
+    strength: float = Field(0.7, gt=0, le=1)  # how far towards pure noise the phrase is taken
+    tempo_tolerance: float = Field(0.04, gt=0, lt=1)  # relative tempo difference that counts as 1
+    energy_weight: float = Field(1.0, ge=0)  # weight of the energy-rank difference
+
+
+class RenderConfig(_Frozen):
+    chunk_s: float = Field(6.0, gt=0)  # every chunk has this length, so chunks batch
+    overlap_s: float = Field(1.0, ge=0)  # generated to agree with the chunk before, cross-faded
+    batch_size: int = Field(4, ge=1)  # chunks denoised at once
+    sampler: SamplerConfig | None = None  # null: the diffusion checkpoint's own sampler
+    seed: int = 0  # each performance's seed derives from this and its content
+    retrieval: RetrievalConfig = RetrievalConfig()
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> "RenderConfig":
+        if self.overlap_s * 2 > self.chunk_s:
+            raise ValueError("overlap_s can be at most half of chunk_s")
+        return self
+
+
 class ServerConfig(_Frozen):
     host: str = "127.0.0.1"  # loopback unless told otherwise
     port: int = Field(4200, ge=1, le=65535)
@@ -246,6 +269,11 @@ def load_vqvae_config(path: Path | str | None = None) -> VQVAEConfig:
 def load_diffusion_config(path: Path | str | None = None) -> DiffusionConfig:
     """`path`, else configs/diffusion.yaml (the full-size model), else the built-in defaults."""
     return _load_default(DiffusionConfig, path, "diffusion.yaml")
+
+
+def load_render_config(path: Path | str | None = None) -> RenderConfig:
+    """`path`, else configs/render.yaml, else the built-in defaults."""
+    return _load_default(RenderConfig, path, "render.yaml")
 
 
 def load_service_config(path: Path | str | None = None) -> ServiceConfig:

@@ -88,6 +88,16 @@ def span_summary(features: FrameFeatures, start_s: float, end_s: float) -> np.nd
     return np.concatenate(parts).astype(np.float32)
 
 
+def summary_value(summary: np.ndarray, name: str, statistic: str = "mean") -> float:
+    """One scalar feature of a span_summary vector (rms_db, centroid_hz or onset), whatever
+    the number of MFCCs it was made with."""
+    scalars = SUMMARY_FEATURES[2:]  # after mfcc and chroma, each feature has one row
+    if name not in scalars:
+        raise ValueError(f"{name!r} is not a scalar summary feature ({', '.join(scalars)})")
+    offset = len(summary) - 2 * len(scalars) + 2 * scalars.index(name)
+    return float(summary[offset + (statistic == "std")])
+
+
 _NAMES = ("mel_db", "mfcc", "chroma", "onset", "rms_db", "centroid_hz")
 
 

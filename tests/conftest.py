@@ -166,3 +166,35 @@ def tiny_library(tmp_path_factory) -> Path:
         write_track(render(spec), folder / f"tiny_{i}.wav")
     (folder / "notes.wav").write_text("not audio")
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_render_checkpoints(trained_vqvae, tmp_path_factory):
+    """(diffusion checkpoint, VQ-VAE checkpoint): the tiny diffusion model trained a few steps
+    against the tiny VQ-VAE's version, as `echelon train-diffusion` would save it."""
+    from tasks.config import EchelonConfig
+    from tasks.tokenize import load_tokenizer
+    from tasks.train_diffusion import train_diffusion
+
+    tokenizer = load_tokenizer(trained_vqvae.checkpoint)
+    cfg = tiny_diffusion_config(steps=4, crop_latents=64, val_every=100, val_renders=0)
+    result = train_diffusion(cfg, EchelonConfig(), [latent_pair(0)], [latent_pair(1)],
+                             tmp_path_factory.mktemp("render_diffusion"),
+                             extra_state={"latent_scale": 1.0,
+                                          "vqvae_version": tokenizer.version})
+    return result.checkpoint, trained_vqvae.checkpoint
+
+
+@pytest.fixture(scope="session")
+def performance_folder(tmp_path_factory) -> Path:
+    """Two generated performances (≈2 s and ≈4 s at 120 BPM) and one malformed recording."""
+    from tasks.motion_synth import dance, write_performance
+    from tasks.synth import SectionSpec, TrackSpec, render
+
+    folder = tmp_path_factory.mktemp("performances")
+    for i, bars in enumerate((1, 2)):
+        track = render(TrackSpec(bpm=120.0, sections=(SectionSpec("groove", bars),), seed=90 + i))
+        write_performance(dance(track, np.random.default_rng(i), 100.0),
+                          folder / f"show_{i}.parquet")
+    (folder / "broken.csv").write_text("t,device,z0\n0.0,0,1.0\n0.1,0,oops\n")
+    return folder

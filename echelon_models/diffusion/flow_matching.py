@@ -43,6 +43,13 @@ class EulerSampler:
     def model_time(self, t: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(t).float() * TIME_SCALE
 
+    def noise_to(self, x0: torch.Tensor, noise: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
+        t = float(t)
+        return (1 - t) * x0 + t * noise
+
+    def start_index(self, strength: float) -> int:
+        return min(len(self.timesteps) - 1, round((1.0 - strength) * len(self.timesteps)))
+
     def _next(self, t: float) -> float:
         index = int(torch.argmin((self._grid - t).abs()))
         return float(self._grid[index + 1])
@@ -68,6 +75,13 @@ class HeunSampler:
 
     def model_time(self, t: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(t).float() * TIME_SCALE
+
+    noise_to = EulerSampler.noise_to
+
+    def start_index(self, strength: float) -> int:
+        """Always a predictor step: index 0, 2, 4, … (a corrector needs the step before)."""
+        intervals = len(self._grid) - 1
+        return 2 * min(intervals - 1, round((1.0 - strength) * intervals))
 
     def step(self, model_output: torch.Tensor, t: float | torch.Tensor, sample: torch.Tensor,
              generator: torch.Generator | None = None) -> SamplerOutput:

@@ -131,6 +131,15 @@ class SpacedSampler:
     def model_time(self, t: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(t).float()
 
+    def noise_to(self, x0: torch.Tensor, noise: torch.Tensor, t: int | torch.Tensor) -> torch.Tensor:
+        """x_0 noised to time t: what the sampler expects to hold at t."""
+        return self.schedule.add_noise(x0, noise, torch.as_tensor(t).reshape(1))
+
+    def start_index(self, strength: float) -> int:
+        """Index into `timesteps` where a start noised to `strength` (0 … 1 of the way to pure
+        noise) begins; 1 is the whole schedule."""
+        return min(len(self.timesteps) - 1, round((1.0 - strength) * len(self.timesteps)))
+
     def previous(self, t: int) -> int:
         later = (self.timesteps < t).nonzero()
         return int(self.timesteps[later[0, 0]]) if len(later) else -1

@@ -143,3 +143,39 @@ def test_schedules():
         NoiseSchedule("quadratic")
     with pytest.raises(ValueError, match="sampling steps"):
         DDIMSampler(NoiseSchedule(), steps=0)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_known_frames_are_kept_and_the_rest_is_sampled(name):
+    """Inpainting: frames under the mask end at the given values, the others still follow the
+    target distribution."""
+    sampler, denoise, _ = make(name)
+    sampler.set_timesteps(200 if name == "ddpm" else 20)  # DDPM needs many steps to be exact
+    noise = torch.randn(2000, 1, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    known = torch.full_like(noise, 3.0)
+    mask = torch.zeros(1, 1, 8, dtype=torch.float64)
+    mask[..., :3] = 1.0
+    fixed = torch.randn(noise.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    out = sample(denoise, sampler, noise, torch.Generator().manual_seed(1), known=known,
+                 known_mask=mask, known_noise=fixed)
+    kept = out[..., :3]  # the last step still sees a little noise: close, not exact
+    assert abs(float(kept.mean()) - 3.0) < 0.1 and float(kept.std()) < 0.15  # vs μ = 1.5, σ = 0.5
+    rest = out[..., 3:]
+    assert abs(float(rest.mean()) - MU) < 0.05 and abs(float(rest.std()) - SIGMA) < 0.05
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_partial_start_keeps_more_of_the_reference_the_lower_the_strength(name):
+    """SDEdit: start from a reference noised part of the way; strength 1 forgets it."""
+    ends = {}
+    for strength in (0.2, 0.6, 1.0):
+        sampler, denoise, _ = make(name)
+        sampler.set_timesteps(20)
+        start = sampler.start_index(strength)
+        noise = torch.randn(2000, 1, 4, generator=torch.Generator().manual_seed(0),
+                            dtype=torch.float64)
+        x = sampler.noise_to(torch.full_like(noise, 3.0), noise, sampler.timesteps[start])
+        ends[strength] = float(sample(denoise, sampler, x, torch.Generator().manual_seed(1),
+                                      start=start).mean())
+    assert 3.0 > ends[0.2] > ends[0.6] > ends[1.0]
+    assert abs(ends[1.0] - MU) < 0.05

@@ -1,13 +1,13 @@
 from pathlib import Path
 
-from flows.demo import demo_flow
+from flows.demo import demo_data_flow
 from storage.pair_manifest import read_pairs
 from tasks.motion import validate_performance
 from tasks.pairs import PairDataset
 
 
-def test_demo_flow_generates_analyses_and_scores(prefect_harness, tmp_path):
-    summary = demo_flow(home=tmp_path, n_tracks=2, seed=3)
+def test_demo_data_flow_generates_analyses_and_scores(prefect_harness, tmp_path):
+    summary = demo_data_flow(home=tmp_path, n_tracks=2, seed=3)
     assert len(summary["tracks"]) == 2
     assert sorted(p.name for p in (tmp_path / "library").iterdir()) == ["demo_00.wav", "demo_01.wav"]
     for row in summary["tracks"]:

@@ -20,10 +20,10 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def demo_home(prefect_harness, tmp_path_factory):
     """The demo's library and pairs, analysed, with a (barely) trained tokenizer and tokens."""
-    from flows.demo import demo_flow
+    from flows.demo import demo_data_flow
 
     home = tmp_path_factory.mktemp("diffusion_home")
-    demo_flow(home=home, n_tracks=3, seed=11)
+    demo_data_flow(home=home, n_tracks=3, seed=11)
     invoke("rebuild", "--library", home / "library", "--home", home, "--json")
     invoke("train-vqvae", "--home", home, "--config", CONFIG_DIR / "tiny" / "vqvae.yaml",
            "--max-steps", 5, "--json")

@@ -1,0 +1,78 @@
+"""The whole mission through the CLI: `echelon demo` end to end, then `echelon render` (with
+retrieval from the demo's phrase database) and `echelon export` on what the demo trained."""
+
+import json
+import shutil
+
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from flows.cli import app
+from storage.render_manifest import read_manifest
+from tasks.motion import load_performance
+
+runner = CliRunner()
+
+
+def invoke(*args, code: int = 0):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == code, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def demo(prefect_harness, tmp_path_factory):
+    home = tmp_path_factory.mktemp("mission")
+    result = invoke("demo", "--home", home, "--tracks", 2, "--vqvae-steps", 5,
+                    "--diffusion-steps", 5, "--seconds", 35, "--json")
+    return home, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_demo_runs_the_whole_mission(demo):
+    home, summary = demo
+    assert set(summary) == {"phrase_db", "tokens", "vqvae_checkpoint", "diffusion_checkpoint",
+                            "manifest", "renders"}
+    for key in ("phrase_db", "tokens", "vqvae_checkpoint", "diffusion_checkpoint", "manifest"):
+        assert (home / summary[key]).is_file(), key
+    assert len(summary["renders"]) == 2
+    for render in summary["renders"]:
+        audio, rate = sf.read(render["wav"])
+        assert rate == 44100 and render["duration_s"] == pytest.approx(len(audio) / rate)
+        assert abs(render["duration_s"] - load_performance(render["performance"]).duration_s) < 0.01
+    assert all(r.status == "ok" for r in read_manifest(summary["manifest"]))
+
+
+def test_render_with_retrieval_resume_and_a_bad_recording(demo, tmp_path):
+    home, _ = demo
+    performances = tmp_path / "show"
+    shutil.copytree(home / "performances", performances)
+    out = tmp_path / "out"
+    args = ("render", "--performances", performances, "--out", out, "--home", home,
+            "--retrieval", "--steps", 4, "--json")
+    records = json.loads(invoke(*args).stdout)
+    assert [r["action"] for r in records] == ["rendered", "rendered"]
+    for r in records:
+        assert r["retrieval"] and len(r["phrases"]) == r["chunks"] and r["steps"] == 4
+        assert sf.info(r["wav"]).samplerate == 44100
+
+    (performances / "zz_broken.parquet").write_bytes(b"not parquet")
+    result = invoke(*args, code=1)
+    records = json.loads(result.stdout)
+    assert [r["action"] for r in records] == ["skipped", "skipped", "failed"]
+    assert result.stderr.count("\n") == 1 and "zz_broken.parquet" in result.stderr
+    manifest = {r.performance: r for r in read_manifest(out / "renders.parquet")}
+    assert manifest[str(performances / "zz_broken.parquet")].status == "failed"
+
+    missing = invoke("render", "--performances", performances, "--out", out, "--home",
+                     tmp_path / "nowhere", code=1)
+    assert "no diffusion checkpoint" in missing.stderr
+
+
+def test_export_for_the_real_time_engine(demo, tmp_path):
+    home, _ = demo
+    result = invoke("export", "--home", home, "--out", tmp_path, "--format", "torchscript",
+                    "--latents", 64, "--json")
+    summary = json.loads(result.stdout)
+    assert summary["denoiser_max_abs_diff"] < 1e-4 and summary["encoder_max_abs_diff"] < 1e-4
+    assert (tmp_path / "denoiser.pt").is_file() and (tmp_path / "encoder.pt").is_file()
