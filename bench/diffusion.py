@@ -3,18 +3,20 @@
 1. Full-size configs (configs/diffusion.yaml, U-Net and DiT): parameters and the time of one
    denoiser step on 1,024 latent frames (≈1.5 s of audio), batch 2 (guidance), CPU and CUDA.
 2. Seconds of audio generated per second of wall time, DDIM-50 vs DPM-Solver++-20, full-size
-   U-Net with guidance (sampling only; VQ-VAE decoding excluded).
-3. Conditioning: generated tracks at two tempi with performances dancing to them; the tiny
-   VQ-VAE and the tiny diffusion model are trained on those pairs, then audio is generated from
-   new performances at each tempo and the project's own beat tracker measures its tempo. A
-   sample counts when its tempo is within 4 % of its motion's tempo; the anchor is the same
-   model with the motion replaced by the other tempo's (what chance would give).
+   U-Net with guidance on 256 latent frames (sampling only; VQ-VAE decoding excluded).
+3. Conditioning: generated tracks at two tempi with performances dancing to them (each
+   training track danced by several dancers, each moving with a style of its own); the tiny
+   VQ-VAE and the tiny diffusion model are trained on those pairs, then new dancers' performances
+   to new tracks at each tempo are rendered by `echelon render`'s path (6 s chunks, overlaps
+   inpainted and cross-faded) and the project's own beat tracker measures the audio's tempo. A
+   render counts when its tempo is within 4 % of its motion's tempo; the anchor is the same
+   model given the motion of the other tempo (what ignoring the motion would score).
 
-Usage: .venv/bin/python bench/diffusion.py [--skip-full] [--vqvae-steps 300]
-       [--diffusion-steps 2000] [--samples 4] [--crop-latents 512] [--backbone unet|dit]
-       [--guidance 2 4]
-The defaults fit in about 10 minutes on 2 CPU cores; longer training follows the motion better
-(see the closing notes of the diffusion issue for 4,000 and 6,000 steps).
+Usage: .venv/bin/python bench/diffusion.py [--skip-full] [--vqvae-steps 200]
+       [--diffusion-steps 2000] [--samples 4] [--dancers 4] [--crop-latents 512]
+       [--backbone unet|dit] [--guidance 1 2]
+The defaults take about 13 minutes on 2 CPU cores, 7 of them training the tiny diffusion
+model (--skip-full: about 11). Fewer steps or dancers follow the motion less reliably.
 """
 
 from __future__ import annotations
@@ -34,17 +36,16 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from echelon_models.diffusion import MotionBatch  # noqa: E402
-from storage.atomic import write_wav  # noqa: E402
 from tasks.analysis import analyze_track  # noqa: E402
-from tasks.config import (CONFIG_DIR, EchelonConfig, load_diffusion_config,  # noqa: E402
-                          load_vqvae_config)
-from tasks.diffusion_data import (LatentPair, latent_scale, latents_of, motion_batch,  # noqa: E402
-                                  motion_for_latents)
+from tasks.config import (CONFIG_DIR, EchelonConfig, RenderConfig,  # noqa: E402
+                          load_diffusion_config, load_vqvae_config)
+from tasks.diffusion_data import LatentPair, latent_scale, latents_of  # noqa: E402
 from tasks.generate import build_denoiser, generate_latents  # noqa: E402
 from tasks.motion import load_performance  # noqa: E402
 from tasks.motion_synth import dance, write_performance  # noqa: E402
+from tasks.render import find_performances, load_render_models, render_performances  # noqa: E402
 from tasks.synth import SectionSpec, TrackSpec, render, write_track  # noqa: E402
-from tasks.tokenize import decode_latents, load_tokenizer, tokenize_file  # noqa: E402
+from tasks.tokenize import load_tokenizer, tokenize_file  # noqa: E402
 from tasks.train_diffusion import train_diffusion  # noqa: E402
 from tasks.train_vqvae import train_vqvae  # noqa: E402
 
@@ -78,27 +79,31 @@ def full_size_rows(devices: list[str]) -> tuple[list[tuple], list[tuple]]:
                 if device == "cuda":
                     torch.cuda.synchronize()
                 start = time.perf_counter()
-                for _ in range(3):
+                for _ in range(2):
                     model(x, t, cond)
                 if device == "cuda":
                     torch.cuda.synchronize()
-            steps_rows.append((backbone, device, params, (time.perf_counter() - start) / 3))
+            steps_rows.append((backbone, device, params, (time.perf_counter() - start) / 2))
             if backbone != "unet":
                 continue
-            motion = dummy_motion(1, length, echelon)
+            # a quarter of the length for the sampler runs: 70 full-size steps on a CPU take
+            # minutes (the rate per second of audio hardly depends on the length)
+            short = length // 4
+            motion = dummy_motion(1, short, echelon)
             for kind, n in (("ddim", 50), ("dpm_solver", 20)):
                 sampler_cfg = c.sampler.model_copy(update={"kind": kind, "steps": n})
                 start = time.perf_counter()
-                generate_latents(model, motion, length, c.noise, sampler_cfg,
+                generate_latents(model, motion, short, c.noise, sampler_cfg,
                                  torch.Generator().manual_seed(0))
                 wall = time.perf_counter() - start
-                sampler_rows.append((f"{kind} ({n} steps)", device, seconds / wall))
+                sampler_rows.append((f"{kind} ({n} steps)", device, seconds / 4 / wall))
     return steps_rows, sampler_rows
 
 
 def conditioning_rows(folder: Path, vqvae_steps: int, diffusion_steps: int, samples: int,
-                      crop_latents: int, backbone: str, guidance: list[float],
-                      console: Console) -> list[tuple]:
+                      crop_latents: int, backbone: str, guidance: list[float], dancers: int,
+                      console: Console) -> tuple[list[tuple], float, float]:
+    """(rows, training seconds, held-out motion_gain)."""
     echelon = EchelonConfig()
     tracks, performances = [], []
     arrangements = (("groove", "drop"), ("build", "groove"), ("drop", "groove"))
@@ -108,8 +113,11 @@ def conditioning_rows(folder: Path, vqvae_steps: int, diffusion_steps: int, samp
         spec = TrackSpec(bpm=bpm, sections=(SectionSpec(a, 8), SectionSpec(b, 8)), seed=500 + i)
         track = render(spec)
         tracks.append(str(write_track(track, folder / f"t{i}.wav")))
-        motion = dance(track, np.random.default_rng(600 + i), CLOCK)
-        performances.append(str(write_performance(motion, folder / f"t{i}.parquet")))
+        # tracks 0-3 train; each is danced by several dancers (each dancer moves with its own
+        # mix of the LatentState), so the encoder learns the beat, not one dancer's style
+        for d in range(dancers if i < 4 else 1):
+            motion = dance(track, np.random.default_rng(600 + i + 1000 * d), CLOCK)
+            performances.append((i, str(write_performance(motion, folder / f"t{i}_{d}.parquet"))))
     console.print(f"[dim]training the tiny VQ-VAE ({vqvae_steps} steps)…[/dim]")
     vq_cfg = load_vqvae_config(CONFIG_DIR / "tiny" / "vqvae.yaml")
     vq_cfg = vq_cfg.model_copy(update={"training": vq_cfg.training.model_copy(
@@ -119,62 +127,60 @@ def conditioning_rows(folder: Path, vqvae_steps: int, diffusion_steps: int, samp
     sequences = [tokenize_file(tokenizer, p) for p in tracks]
     codebook = tokenizer.model.quantizer.embed.numpy()
     scale = latent_scale(sequences, codebook)
-    pairs = [LatentPair(f"t{i}", latents_of(s, codebook, scale),
-                        load_performance(performances[i], echelon.motion), -CLOCK)
-             for i, s in enumerate(sequences)]
+    pairs = [LatentPair(Path(path).stem, latents_of(sequences[i], codebook, scale),
+                        load_performance(path, echelon.motion), -CLOCK)
+             for i, path in performances]
+    train, held_out = pairs[:4 * dancers], pairs[4 * dancers:]
 
     console.print(f"[dim]training the tiny diffusion model ({backbone}, {diffusion_steps} "
-                  f"steps)…[/dim]")
+                  f"steps, {len(train)} pairs: 4 tracks × {dancers} dancers)…[/dim]")
     cfg = load_diffusion_config(CONFIG_DIR / "tiny" / "diffusion.yaml")
     cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"backbone": backbone}),
                                  "training": cfg.training.model_copy(update={
         "steps": diffusion_steps, "crop_latents": crop_latents, "val_every": diffusion_steps,
         "checkpoint_every": diffusion_steps, "val_renders": 0})})
     start = time.perf_counter()
-    result = train_diffusion(cfg, echelon, pairs[:4], pairs[4:], folder / "diffusion")
+    result = train_diffusion(cfg, echelon, train, held_out, folder / "diffusion",
+                             extra_state={"latent_scale": scale,
+                                          "vqvae_version": tokenizer.version})
     train_s = time.perf_counter() - start
-    state = torch.load(result.checkpoint, weights_only=True)
-    model = build_denoiser(cfg, echelon)
-    model.load_state_dict(state["ema"])
-    model.eval()
+    models = load_render_models(result.checkpoint, vq.checkpoint, "cpu")
 
-    seconds = 6.0
-    n_latents = int(seconds * tokenizer.model.codes_per_second)
+    # new dancers on new tracks; "swap" gives each the motion of the other tempo
+    for k in range(samples):
+        for j, bpm in enumerate(TEMPI):
+            for kind, motion_bpm in (("show", bpm), ("swap", TEMPI[1 - j])):
+                source = render(TrackSpec(bpm=motion_bpm, sections=(SectionSpec("groove", 4),),
+                                          seed=900 + k))
+                write_performance(dance(source, np.random.default_rng(700 + k), CLOCK),
+                                  folder / kind / f"s{k}_{bpm:g}.parquet")
     rows = []
-    runs = [(f"echelon tiny diffusion, guidance {g:g}", False, g) for g in guidance]
-    runs.append(("motion of the other tempo", True, guidance[0]))
-    for label, swap, scale_g in runs:
+    runs = [(f"echelon tiny diffusion, guidance {g:g}", "show", g) for g in guidance]
+    runs.append((f"motion of the other tempo, guidance {guidance[0]:g}", "swap", guidance[0]))
+    for label, kind, g in runs:
+        render_config = RenderConfig(batch_size=16, sampler=cfg.sampler.model_copy(
+            update={"guidance_scale": g}))
+        out = folder / f"out_{kind}_{g:g}"
+        outcome = render_performances(find_performances(folder / kind), out, models,
+                                      render_config)
         hits, measured = 0, []
-        for k in range(samples):
-            for j, bpm in enumerate(TEMPI):
-                spec = TrackSpec(bpm=bpm, sections=(SectionSpec("groove", 8),), seed=900 + k)
-                motion_bpm = TEMPI[1 - j] if swap else bpm
-                source = render(TrackSpec(bpm=motion_bpm, sections=spec.sections, seed=spec.seed))
-                perf_path = write_performance(dance(source, np.random.default_rng(700 + k), CLOCK),
-                                              folder / f"test_{k}_{j}.parquet")
-                perf = load_performance(perf_path, echelon.motion)
-                batch = motion_batch([motion_for_latents(perf, CLOCK + 2.0, n_latents,
-                                                         echelon.motion)])
-                latents = generate_latents(model, batch, n_latents, cfg.noise, cfg.sampler,
-                                           torch.Generator().manual_seed(k),
-                                           guidance_scale=scale_g)
-                wave = decode_latents(tokenizer, latents[0].numpy() / scale)
-                wav = folder / f"gen_{swap}_{k}_{j}.wav"
-                write_wav(wav, np.clip(wave, -1, 1), 44100)
-                tempo = analyze_track(wav).tempo_bpm
-                measured.append(tempo)
-                hits += abs(tempo - bpm) / bpm <= 0.04
-        rows.append((label, hits, 2 * samples, measured))
-    console.print(f"[dim]diffusion training took {train_s:.0f} s[/dim]")
-    return rows
+        for record in outcome.records:
+            bpm = float(Path(record.performance).stem.split("_")[1])
+            tempo = analyze_track(out / record.wav).tempo_bpm
+            measured.append(tempo)
+            hits += abs(tempo - bpm) / bpm <= 0.04
+        rows.append((label, hits, len(outcome.records), measured))
+    return rows, train_s, result.validations[-1].motion_gain
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skip-full", action="store_true", help="skip the full-size timings")
-    parser.add_argument("--vqvae-steps", type=int, default=300)
+    parser.add_argument("--vqvae-steps", type=int, default=200)
     parser.add_argument("--diffusion-steps", type=int, default=2000)
-    parser.add_argument("--samples", type=int, default=4, help="generated clips per tempo")
+    parser.add_argument("--samples", type=int, default=4, help="rendered performances per tempo")
+    parser.add_argument("--dancers", type=int, default=4,
+                        help="dancers per training track (each with its own style)")
     parser.add_argument("--backbone", choices=("unet", "dit"), default="unet",
                         help="backbone of the tiny model in the conditioning test")
     parser.add_argument("--crop-latents", type=int, default=512,
@@ -204,8 +210,11 @@ def main() -> None:
     guidance = args.guidance or [
         load_diffusion_config(CONFIG_DIR / "tiny" / "diffusion.yaml").sampler.guidance_scale]
     with tempfile.TemporaryDirectory() as tmp:
-        rows = conditioning_rows(Path(tmp), args.vqvae_steps, args.diffusion_steps, args.samples,
-                                 args.crop_latents, args.backbone, guidance, console)
+        rows, train_s, motion_gain = conditioning_rows(
+            Path(tmp), args.vqvae_steps, args.diffusion_steps, args.samples, args.crop_latents,
+            args.backbone, guidance, args.dancers, console)
+    console.print(f"[dim]diffusion training took {train_s:.0f} s; on held-out pairs the loss "
+                  f"without the motion is {motion_gain:+.4f} higher[/dim]")
     table = Table(title=f"does the generated tempo follow the motion? ({TEMPI[0]:g} vs "
                         f"{TEMPI[1]:g} BPM motion, tempo within 4 %)")
     for column in ("audio generated from", "within 4 %", "share", "measured BPM"):
