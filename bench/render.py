@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each performance")
     parser.add_argument("--steps", type=int, default=20, help="DDIM steps")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=150)  # the table is wide; keep it whole in logs too
     sampler = SamplerConfig(kind="ddim", steps=args.steps, guidance_scale=2.0)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
