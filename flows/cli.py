@@ -557,11 +557,9 @@ def render(
     timings) beside them. A re-run skips finished renders; a bad recording is recorded as
     failed and the rest go on (exit 1 if any failed). --json prints one record per
     performance."""
-    from pydantic import ValidationError
-
     from storage.checkpoints import CheckpointError
     from storage.locks import FolderBusy
-    from tasks.config import ConfigError, SamplerConfig, load_render_config
+    from tasks.config import ConfigError, load_render_config
 
     if not performances.is_dir():
         fail(f"{performances}: performance folder does not exist")
@@ -574,16 +572,6 @@ def render(
     vqvae_path = _vqvae_checkpoint(checkpoint, home)
     overrides = {k: v for k, v in (("kind", sampler), ("steps", steps),
                                    ("guidance_scale", guidance)) if v is not None}
-    if overrides:
-        from tasks.train_diffusion import load_diffusion
-
-        try:
-            base = cfg.sampler or load_diffusion(diffusion_path)[1].sampler
-            cfg = cfg.model_copy(update={"sampler": SamplerConfig.model_validate(
-                {**base.model_dump(), **overrides})})
-        except (ValidationError, CheckpointError) as error:
-            fail(str(error).splitlines()[0] if isinstance(error, CheckpointError) else
-                 f"--sampler/--steps/--guidance: {error.errors()[0]['msg']}", code=2)
     cfg = cfg.model_copy(update={k: v for k, v in (("batch_size", batch_size), ("seed", seed))
                                  if v is not None})
     from flows.render import render_flow
@@ -592,8 +580,8 @@ def render(
         summary = render_flow(performances=performances.resolve(), out=out.resolve(), home=home,
                               config=cfg, diffusion_checkpoint=diffusion_path,
                               vqvae_checkpoint=vqvae_path, force=force, retrieval=retrieval,
-                              device=device, db=db)
-    except (CheckpointError, FolderBusy, ValidationError, ValueError) as error:
+                              device=device, db=db, sampler=overrides or None)
+    except (CheckpointError, FolderBusy, ValueError) as error:
         fail(str(error).splitlines()[0])
     actions = {**{p: "rendered" for p in summary["rendered"]},
                **{p: "skipped" for p in summary["skipped"]},

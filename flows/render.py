@@ -17,7 +17,7 @@ from storage.render_manifest import MANIFEST_NAME, RenderRecord
 from storage.token_store import read_tokens
 from tasks.config import RenderConfig, load_render_config
 from tasks.render import (RenderModels, find_performances, load_render_models,
-                          render_performances)
+                          render_performances, resolve_sampler)
 from tasks.retrieval import PhraseCatalog
 from tasks.train_vqvae import CHECKPOINT_NAME as VQVAE_CHECKPOINT
 
@@ -74,10 +74,11 @@ def render_flow(performances: Path, out: Path, home: Path,
                 config: RenderConfig | Path | None = None,
                 diffusion_checkpoint: Path | None = None, vqvae_checkpoint: Path | None = None,
                 force: bool = False, retrieval: bool | None = None, device: str | None = None,
-                db: str | None = None) -> dict:
+                db: str | None = None, sampler: dict | None = None) -> dict:
     """Render every recording under `performances` into `out` with the home's diffusion model
     and VQ-VAE (or the given checkpoints); returns one record per performance and the counts.
-    `retrieval` overrides the config's retrieval.enabled."""
+    `retrieval` overrides the config's retrieval.enabled; `sampler` (kind, steps,
+    guidance_scale, eta) overrides fields of the config's or the checkpoint's sampler."""
     if not isinstance(config, RenderConfig):
         config = load_render_config(config)
     if retrieval is not None:
@@ -94,6 +95,8 @@ def render_flow(performances: Path, out: Path, home: Path,
         raise ValueError(f"{performances}: no performance recordings (.parquet, .csv) here")
     with folder_lock(out, ".render.lock", "another render is writing to this folder"):
         models = load_models_task(diffusion_checkpoint, vqvae_checkpoint, device)
+        config = config.model_copy(update={"sampler": resolve_sampler(config, models.config,
+                                                                      sampler)})
         catalog = catalog_task(layout, models, db) if config.retrieval.enabled else None
         result = render_task(paths, out, models, config, force, catalog)
 

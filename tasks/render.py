@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from echelon_models.diffusion import MotionConditionedDenoiser, guided, sample
 from storage.atomic import write_wav
@@ -67,11 +68,8 @@ class RenderModels:
 
 
 def file_sha256(path: Path | str) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def load_render_models(diffusion_checkpoint: Path | str, vqvae_checkpoint: Path | str,
@@ -93,10 +91,19 @@ def load_render_models(diffusion_checkpoint: Path | str, vqvae_checkpoint: Path 
                         str(vqvae_checkpoint), file_sha256(vqvae_checkpoint))
 
 
-def resolve_sampler(render: RenderConfig, diffusion: DiffusionConfig) -> SamplerConfig:
-    """The render config's sampler, else the checkpoint's; it must fit the model's objective."""
+def resolve_sampler(render: RenderConfig, diffusion: DiffusionConfig,
+                    overrides: dict | None = None) -> SamplerConfig:
+    """The render config's sampler, else the checkpoint's, with `overrides` (kind, steps,
+    guidance_scale) applied; a ValueError says why when it does not fit the model."""
     sampler = render.sampler or diffusion.sampler
-    DiffusionConfig.model_validate({**diffusion.model_dump(), "sampler": sampler.model_dump()})
+    try:
+        if overrides:
+            sampler = SamplerConfig.model_validate({**sampler.model_dump(), **overrides})
+        DiffusionConfig.model_validate({**diffusion.model_dump(), "sampler": sampler.model_dump()})
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"sampler{' ' + where if where else ''}: {first['msg']}") from None
     return sampler
 
 

@@ -64,6 +64,10 @@ def test_render_with_retrieval_resume_and_a_bad_recording(demo, tmp_path):
     manifest = {r.performance: r for r in read_manifest(out / "renders.parquet")}
     assert manifest[str(performances / "zz_broken.parquet")].status == "failed"
 
+    wrong = invoke("render", "--performances", performances, "--out", tmp_path / "o2", "--home",
+                   home, "--sampler", "euler", code=1)  # a flow-matching sampler
+    assert wrong.stderr.count("\n") == 1 and "'euler' does not fit" in wrong.stderr
+
     missing = invoke("render", "--performances", performances, "--out", out, "--home",
                      tmp_path / "nowhere", code=1)
     assert "no diffusion checkpoint" in missing.stderr
