@@ -16,33 +16,12 @@ import torch
 from torch import nn
 
 from echelon_models.diffusion import MotionConditionedDenoiser
+from echelon_models.diffusion.export_steps import DenoiserStep, EncoderStep
 from storage.atomic import atomic_path
 from tasks.config import EchelonConfig
 from tasks.motion_windows import LATENT_RATE_HZ
 
 ExportFormat = Literal["onnx", "torchscript"]
-
-
-class DenoiserStep(nn.Module):
-    """One denoiser call as the engine makes it: x (B, C, T), t (B,), cond (B, T, 256) → (B, C, T);
-    the unconditional pass of guidance takes the learned null sequence as `cond`."""
-
-    def __init__(self, model: MotionConditionedDenoiser):
-        super().__init__()
-        self.backbone = model.backbone
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x, t, cond)
-
-
-class EncoderStep(nn.Module):
-    def __init__(self, model: MotionConditionedDenoiser):
-        super().__init__()
-        self.encoder = model.encoder
-
-    def forward(self, windows: torch.Tensor, present: torch.Tensor,
-                transitions: torch.Tensor) -> torch.Tensor:
-        return self.encoder(windows, present, transitions)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from tasks.diffusion_data import motion_batch, motion_for_latents
 from tasks.generate import build_sampler
 from tasks.motion import Performance, PerformanceError, load_performance
 from tasks.motion_features import motion_energy, motion_tempo
-from tasks.retrieval import PhraseCatalog, energy_ranks
+from tasks.retrieval import PhraseCatalog, ranks_01
 from tasks.seams import seam_ratio
 from tasks.tokenize import Tokenizer, decode_latents, load_tokenizer
 from tasks.train import pick_device
@@ -258,7 +258,7 @@ def _choose_phrases(jobs: list[_Job], catalog: PhraseCatalog, config: RenderConf
             around = max(0, min(first - (wide - span) // 2, job.performance.n_frames - wide))
             job.tempo.append(motion_tempo(job.performance, around, around + wide))
             job.energy.append(motion_energy(job.performance, first, first + span))
-    ranks = iter(energy_ranks([e for j in jobs for e in j.energy]))
+    ranks = iter(ranks_01([e for j in jobs for e in j.energy]))
     for job in jobs:
         job.phrases = [catalog.choose(tempo, next(ranks), config.retrieval).phrase_id
                        for tempo in job.tempo]

@@ -50,7 +50,7 @@ class PhraseCatalog:
         rows = [r for r in database.phrase_summaries()
                 if r[2] in by_track and r[5] is not None and r[4] > r[3]]
         energies = np.array([summary_value(r[6], "rms_db") for r in rows])
-        ranks = _ranks(energies)
+        ranks = ranks_01(energies)
         candidates = [PhraseCandidate(r[0], r[1], r[2], r[3], r[4], float(r[5]), float(e),
                                       float(k)) for r, e, k in zip(rows, energies, ranks)]
         return cls(candidates, by_track, codebook, scale, latent_rate)
@@ -74,8 +74,10 @@ class PhraseCatalog:
         return (self.codebook[tiled.astype(np.int64)].T * self.scale).astype(np.float32)
 
 
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """0 … 1 by order (ties by position); a single value ranks 0.5."""
+def ranks_01(values) -> np.ndarray:
+    """0 … 1 by order (ties by position); a single value ranks 0.5. The catalog ranks its
+    phrases' loudness with it, the renderer its chunks' motion energy."""
+    values = np.asarray(values, dtype=float)
     if len(values) < 2:
         return np.full(len(values), 0.5)
     order = np.argsort(values, kind="stable")
@@ -83,7 +85,3 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     ranks[order] = np.arange(len(values)) / (len(values) - 1)
     return ranks
 
-
-def energy_ranks(values: list[float]) -> np.ndarray:
-    """Ranks of the motion energies of the chunks being rendered, on the catalog's scale."""
-    return _ranks(np.asarray(values, dtype=float))
