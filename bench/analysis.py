@@ -24,10 +24,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import flows  # noqa: F401,E402  (offline settings)
-from tasks.analysis import analyze_track  # noqa: E402
+from synthetic.tracks import random_spec, render, write_track  # noqa: E402
+from tasks.analysis.accuracy import beat_f, boundary_f  # noqa: E402
+from tasks.analysis.track import analyze_track  # noqa: E402
 from tasks.config import AnalysisConfig, BeatsConfig  # noqa: E402
-from tasks.evaluation import beat_f, boundary_f  # noqa: E402
-from tasks.synth import random_spec, render, write_track  # noqa: E402
 
 TARGETS = {"beat_f": 0.97, "downbeat_f": 0.95, "section_f": 0.90, "time_ratio": 1.3}
 
@@ -65,6 +65,23 @@ def echelon(path: Path, config: AnalysisConfig):
     return bt.beats, bt.downbeats, np.array([s.start_s for s in result.sections[1:]])
 
 
+def score(method, tracks) -> dict:
+    """Mean beat/downbeat/section F of one method over the tracks, its worst beat F and time."""
+    scores = {"beat_f": [], "downbeat_f": [], "section_f": []}
+    seconds = 0.0
+    for path, track in tracks:
+        start = time.perf_counter()
+        beats, downbeats, boundaries = method(path, track)
+        seconds += time.perf_counter() - start
+        scores["beat_f"].append(beat_f(track.beats, beats))
+        if downbeats is not None:
+            scores["downbeat_f"].append(beat_f(track.downbeats, downbeats))
+        if boundaries is not None:
+            scores["section_f"].append(boundary_f(track.boundaries, boundaries))
+    row = {k: (float(np.mean(v)) if v else None) for k, v in scores.items()}
+    return {**row, "seconds": seconds, "worst_beat_f": float(np.min(scores["beat_f"]))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tracks", type=int, default=10)
@@ -94,22 +111,7 @@ def main() -> None:
     for method in methods.values():
         method(tracks[0][0], tracks[0][1])
 
-    rows = {}
-    for name, method in methods.items():
-        scores = {"beat_f": [], "downbeat_f": [], "section_f": []}
-        seconds = 0.0
-        for path, track in tracks:
-            start = time.perf_counter()
-            beats, downbeats, boundaries = method(path, track)
-            seconds += time.perf_counter() - start
-            scores["beat_f"].append(beat_f(track.beats, beats))
-            if downbeats is not None:
-                scores["downbeat_f"].append(beat_f(track.downbeats, downbeats))
-            if boundaries is not None:
-                scores["section_f"].append(boundary_f(track.boundaries, boundaries))
-        rows[name] = {k: (float(np.mean(v)) if v else None) for k, v in scores.items()}
-        rows[name]["seconds"] = seconds
-        rows[name]["worst_beat_f"] = float(np.min(scores["beat_f"]))
+    rows = {name: score(method, tracks) for name, method in methods.items()}
 
     madmom_time = rows["madmom DBN alone"]["seconds"]
     header = f"{'method':<20}{'beat F':>8}{'(worst)':>9}{'downbeat F':>12}{'section F':>11}" \

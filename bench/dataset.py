@@ -23,18 +23,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import flows  # noqa: F401,E402  (offline settings)
 from prefect import flow  # noqa: E402
 
+import flows  # noqa: F401,E402  (offline settings)
 from flows.dataset import rebuild_flow  # noqa: E402
 from storage.db import PhraseDatabase  # noqa: E402
 from storage.home import Home  # noqa: E402
 from storage.records import PhraseRecord, TrackRecord  # noqa: E402
+from storage.stamps import content_hash  # noqa: E402
 from storage.vector_index import build_index  # noqa: E402
+from synthetic.tracks import random_spec, render, write_track  # noqa: E402
+from tasks.analysis.embedding import EMBEDDING_DIM, phrase_id  # noqa: E402
 from tasks.config import AnalysisConfig  # noqa: E402
-from tasks.dataset import analyze_file, config_hash, content_hash, discover  # noqa: E402
-from tasks.embedding import EMBEDDING_DIM, phrase_id  # noqa: E402
-from tasks.synth import random_spec, render, write_track  # noqa: E402
+from tasks.dataset.rebuild import analyze_file, config_hash, discover  # noqa: E402
 
 
 @flow(name="bench-warm-up")

@@ -36,18 +36,24 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from echelon_models.diffusion import MotionBatch  # noqa: E402
-from tasks.analysis import analyze_track  # noqa: E402
-from tasks.config import (CONFIG_DIR, EchelonConfig, RenderConfig,  # noqa: E402
-                          load_diffusion_config, load_vqvae_config)
-from tasks.diffusion_data import LatentPair, latent_scale, latents_of  # noqa: E402
-from tasks.generate import build_denoiser, generate_latents  # noqa: E402
-from tasks.motion import load_performance  # noqa: E402
-from tasks.motion_synth import dance, write_performance  # noqa: E402
-from tasks.render import find_performances, load_render_models, render_performances  # noqa: E402
-from tasks.synth import SectionSpec, TrackSpec, render, write_track  # noqa: E402
-from tasks.tokenize import load_tokenizer, tokenize_file  # noqa: E402
-from tasks.train_diffusion import train_diffusion  # noqa: E402
-from tasks.train_vqvae import train_vqvae  # noqa: E402
+from synthetic.performances import dance, write_performance  # noqa: E402
+from synthetic.tracks import SectionSpec, TrackSpec, render, write_track  # noqa: E402
+from tasks.analysis.track import analyze_track  # noqa: E402
+from tasks.config import (CONFIG_DIR, EchelonConfig, RenderConfig,
+                          load_diffusion_config, load_vqvae_config)  # noqa: E402
+from tasks.models.builders import (
+    build_denoiser,  # noqa: E402
+    load_tokenizer,  # noqa: E402
+)
+from tasks.models.generation import generate_latents  # noqa: E402
+from tasks.models.tokenizer import tokenize_file  # noqa: E402
+from tasks.motion.recording import load_performance  # noqa: E402
+from tasks.render.models import load_render_models  # noqa: E402
+from tasks.render.plan import find_performances  # noqa: E402
+from tasks.render.run import render_performances  # noqa: E402
+from tasks.training.diffusion import train_diffusion  # noqa: E402
+from tasks.training.latent_pairs import LatentPair, latent_scale, latents_of  # noqa: E402
+from tasks.training.vqvae import train_vqvae  # noqa: E402
 
 TEMPI = (100.0, 130.0)
 CLOCK = 100.0  # the phones' clock at the start of the audio
@@ -100,17 +106,15 @@ def full_size_rows(devices: list[str]) -> tuple[list[tuple], list[tuple]]:
     return steps_rows, sampler_rows
 
 
-def conditioning_rows(folder: Path, vqvae_steps: int, diffusion_steps: int, samples: int,
-                      crop_latents: int, backbone: str, guidance: list[float], dancers: int,
-                      console: Console) -> tuple[list[tuple], float, float]:
-    """(rows, training seconds, held-out motion_gain)."""
-    echelon = EchelonConfig()
+def training_data(folder: Path, dancers: int) -> tuple[list[str], list[tuple[int, str]]]:
+    """Six tracks at the two tempi and the performances danced to them: (track paths,
+    (track index, performance path))."""
     tracks, performances = [], []
     arrangements = (("groove", "drop"), ("build", "groove"), ("drop", "groove"))
     for i in range(6):
-        bpm = TEMPI[i % 2]
         a, b = arrangements[i % 3]
-        spec = TrackSpec(bpm=bpm, sections=(SectionSpec(a, 8), SectionSpec(b, 8)), seed=500 + i)
+        spec = TrackSpec(bpm=TEMPI[i % 2], sections=(SectionSpec(a, 8), SectionSpec(b, 8)),
+                         seed=500 + i)
         track = render(spec)
         tracks.append(str(write_track(track, folder / f"t{i}.wav")))
         # tracks 0-3 train; each is danced by several dancers (each dancer moves with its own
@@ -118,6 +122,15 @@ def conditioning_rows(folder: Path, vqvae_steps: int, diffusion_steps: int, samp
         for d in range(dancers if i < 4 else 1):
             motion = dance(track, np.random.default_rng(600 + i + 1000 * d), CLOCK)
             performances.append((i, str(write_performance(motion, folder / f"t{i}_{d}.parquet"))))
+    return tracks, performances
+
+
+def conditioning_rows(folder: Path, vqvae_steps: int, diffusion_steps: int, samples: int,
+                      crop_latents: int, backbone: str, guidance: list[float], dancers: int,
+                      console: Console) -> tuple[list[tuple], float, float]:
+    """(rows, training seconds, held-out motion_gain)."""
+    echelon = EchelonConfig()
+    tracks, performances = training_data(folder, dancers)
     console.print(f"[dim]training the tiny VQ-VAE ({vqvae_steps} steps)…[/dim]")
     vq_cfg = load_vqvae_config(CONFIG_DIR / "tiny" / "vqvae.yaml")
     vq_cfg = vq_cfg.model_copy(update={"training": vq_cfg.training.model_copy(
@@ -128,7 +141,8 @@ def conditioning_rows(folder: Path, vqvae_steps: int, diffusion_steps: int, samp
     codebook = tokenizer.model.quantizer.embed.numpy()
     scale = latent_scale(sequences, codebook)
     pairs = [LatentPair(Path(path).stem, latents_of(sequences[i], codebook, scale),
-                        load_performance(path, echelon.motion), -CLOCK)
+                        load_performance(path, echelon.motion), -CLOCK,
+                        tokenizer.model.codes_per_second)
              for i, path in performances]
     train, held_out = pairs[:4 * dancers], pairs[4 * dancers:]
 

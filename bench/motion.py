@@ -28,11 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from tasks.conditioning import as_tensors, build_encoder, export_encoder_onnx  # noqa: E402
-from tasks.motion import Performance, load_performance  # noqa: E402
-from tasks.motion_synth import PhoneFaults, dance, write_performance  # noqa: E402
-from tasks.motion_windows import conditioning_inputs  # noqa: E402
-from tasks.synth import SectionSpec, TrackSpec  # noqa: E402
+from synthetic.performances import PhoneFaults, dance, write_performance  # noqa: E402
+from synthetic.tracks import SectionSpec, TrackSpec  # noqa: E402
+from tasks.models.builders import build_encoder  # noqa: E402
+from tasks.models.export import export_onnx  # noqa: E402
+from tasks.motion.conditioning import as_tensors  # noqa: E402
+from tasks.motion.recording import Performance, load_performance  # noqa: E402
+from tasks.motion.windows import conditioning_inputs  # noqa: E402
 
 
 def best_of(fn, repeats: int = 3) -> float:
@@ -52,8 +54,8 @@ def encoder_rows(folder: Path) -> list[tuple]:
     performance = Performance("bench", 30.0, 0.0, rng.normal(size=(n, 2, 25)).astype(np.float32),
                               np.ones((n, 2), bool), np.zeros(n, np.int32))
     encoder = build_encoder()
-    path = export_encoder_onnx(encoder, folder / "encoder.onnx",
-                               conditioning_inputs(performance, np.arange(8)))
+    path = folder / "encoder.onnx"
+    export_onnx(encoder, path, as_tensors(conditioning_inputs(performance, np.arange(8))))
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rows = []
     for label, batch, frames, calls in (("batch 1 (live)", 1, 1, 400),
@@ -97,7 +99,7 @@ def recording_rows(folder: Path, minutes: float) -> tuple[list[tuple], int]:
 
 
 def _grid_only(spec: TrackSpec):
-    from tasks.synth import BEATS_PER_BAR, GeneratedTrack
+    from synthetic.tracks import BEATS_PER_BAR, GeneratedTrack
 
     beats = spec.lead_in_s + np.arange(spec.n_bars * BEATS_PER_BAR) * spec.beat_s
     downbeats = beats[::BEATS_PER_BAR]

@@ -24,16 +24,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from tasks.config import (CONFIG_DIR, EchelonConfig, RenderConfig, SamplerConfig,  # noqa: E402
-                          load_diffusion_config, load_vqvae_config)
-from tasks.diffusion_data import LatentPair  # noqa: E402
-from tasks.motion import Performance  # noqa: E402
-from tasks.motion_synth import dance, write_performance  # noqa: E402
-from tasks.render import find_performances, load_render_models, render_performances  # noqa: E402
-from tasks.synth import SectionSpec, TrackSpec, render, write_track  # noqa: E402
-from tasks.tokenize import load_tokenizer  # noqa: E402
-from tasks.train_diffusion import train_diffusion  # noqa: E402
-from tasks.train_vqvae import train_vqvae  # noqa: E402
+from synthetic.performances import dance, write_performance  # noqa: E402
+from synthetic.tracks import SectionSpec, TrackSpec, render, write_track  # noqa: E402
+from tasks.config import (CONFIG_DIR, EchelonConfig, RenderConfig, SamplerConfig,
+                          VQVAEModelConfig, load_diffusion_config, load_vqvae_config)  # noqa: E402
+from tasks.models.builders import load_tokenizer  # noqa: E402
+from tasks.motion.recording import Performance  # noqa: E402
+from tasks.render.models import load_render_models  # noqa: E402
+from tasks.render.plan import find_performances  # noqa: E402
+from tasks.render.run import render_performances  # noqa: E402
+from tasks.training.diffusion import train_diffusion  # noqa: E402
+from tasks.training.latent_pairs import LatentPair  # noqa: E402
+from tasks.training.vqvae import train_vqvae  # noqa: E402
 
 STAGES = ("conditioning_s", "sampling_s", "decoding_s", "writing_s")
 
@@ -55,7 +57,8 @@ def checkpoints(folder: Path, diffusion_config: Path, vqvae_config: Path) -> tup
     rng = np.random.default_rng(0)
     pairs = [LatentPair(f"p{i}", rng.normal(size=(cfg.model.latent_dim, 256)).astype(np.float32),
                         Performance(f"p{i}", 30.0, 0.0, rng.normal(size=(n, 2, 25)).astype(np.float32),
-                                    np.ones((n, 2), bool), np.zeros(n, np.int32)), 0.0)
+                                    np.ones((n, 2), bool), np.zeros(n, np.int32)), 0.0,
+                        VQVAEModelConfig().latent_rate)
              for i in range(2)]
     result = train_diffusion(cfg, EchelonConfig(), pairs[:1], pairs[1:], folder / "diffusion",
                              extra_state={"latent_scale": 1.0, "vqvae_version": tokenizer.version})

@@ -20,13 +20,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import flows  # noqa: F401,E402  (offline settings)
 from prefect import flow  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+import flows  # noqa: F401,E402  (offline settings)
 from flows.dataset import rebuild_flow  # noqa: E402
-from tasks.synth import random_spec, render, write_track  # noqa: E402
+from synthetic.tracks import random_spec, render, write_track  # noqa: E402
 
 
 @flow(name="bench-warm-up")

@@ -31,14 +31,15 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from echelon_models.vqvae import MelDistance, si_sdr  # noqa: E402
-from tasks.audio import load_audio, resample  # noqa: E402
-from tasks.audio_crops import AudioCrops  # noqa: E402
+from storage.stamps import content_hash  # noqa: E402
+from synthetic.tracks import random_spec, render, write_track  # noqa: E402
+from tasks.analysis.audio import load_audio, resample  # noqa: E402
 from tasks.config import CONFIG_DIR, load_vqvae_config  # noqa: E402
-from tasks.dataset import content_hash  # noqa: E402
-from tasks.synth import random_spec, render, write_track  # noqa: E402
-from tasks.tokenize import Tokenizer, decode, encode  # noqa: E402
-from tasks.train import held_out_split  # noqa: E402
-from tasks.train_vqvae import build_vqvae, train_vqvae  # noqa: E402
+from tasks.models.builders import build_vqvae  # noqa: E402
+from tasks.models.tokenizer import Tokenizer, decode, encode  # noqa: E402
+from tasks.training.audio_crops import AudioCrops  # noqa: E402
+from tasks.training.common import held_out_split  # noqa: E402
+from tasks.training.vqvae import train_vqvae  # noqa: E402
 
 
 def speed_rows(samples: np.ndarray, sample_rate: int) -> list[tuple]:

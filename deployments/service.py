@@ -7,7 +7,6 @@ dataset flow also takes a lock on its home, so two rebuilds never write one data
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from prefect.deployments.runner import RunnerDeployment
@@ -17,27 +16,26 @@ from flows.dataset import rebuild_flow
 from flows.diffusion import train_diffusion_flow
 from flows.render import render_flow
 from flows.vqvae import tokenize_flow, train_vqvae_flow
+from storage.home import Home
 from tasks.config import ServiceConfig
 
 NIGHTLY_REBUILD = "dataset-rebuild/nightly-rebuild"
 
 
 def local_timezone() -> str:
-    """This machine's IANA time zone (TZ, /etc/timezone, the /etc/localtime link), else UTC."""
-    if os.environ.get("TZ"):
-        return os.environ["TZ"].lstrip(":")
-    zone_file = Path("/etc/timezone")
-    if zone_file.is_file() and zone_file.read_text().strip():
-        return zone_file.read_text().strip()
-    localtime = Path("/etc/localtime")
-    if localtime.is_symlink() and "zoneinfo/" in str(localtime.resolve()):
-        return str(localtime.resolve()).split("zoneinfo/", 1)[1]
-    return "UTC"
+    """This machine's IANA time zone (TZ, /etc/timezone, /etc/localtime), else UTC."""
+    import tzlocal
+
+    try:
+        return tzlocal.get_localzone_name() or "UTC"
+    except Exception:  # an unreadable or odd local configuration: schedule in UTC
+        return "UTC"
 
 
 def build_deployments(service: ServiceConfig, home: Path, library: Path | None = None,
                       ) -> list[RunnerDeployment]:
-    home = Path(home).resolve()
+    layout = Home(home)
+    home = layout.root
     rebuild = service.rebuild
     library = library or (Path(rebuild.library) if rebuild.library else None)
     if library is None:
@@ -66,8 +64,8 @@ def build_deployments(service: ServiceConfig, home: Path, library: Path | None =
             description="Train or resume the diffusion model on the motion-audio pairs."),
         render_flow.to_deployment(
             name="render", parameters={"home": str(home),
-                                       "performances": str(home / "performances"),
-                                       "out": str(home / "renders")},
+                                       "performances": str(layout.performances),
+                                       "out": str(layout.renders)},
             concurrency_limit=1, tags=["echelon", "render"],
             description="Render every performance of a folder to audio (set performances and "
                         "out when triggering; finished renders are skipped)."),

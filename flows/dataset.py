@@ -11,19 +11,20 @@ import uuid
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import (create_progress_artifact, create_table_artifact,
+                               update_progress_artifact)
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 
+from flows.runners import RunnerKind, make_task_runner
 from storage.db import PhraseDatabase
 from storage.home import Home
 from storage.locks import folder_lock
 from storage.parquet_store import export_parquet
 from storage.vector_index import load_or_rebuild
-from flows.runners import RunnerKind, make_task_runner
 from tasks.config import AnalysisConfig, load_analysis_config
-from tasks.dataset import analyze_file, config_hash, discover, plan_rebuild
+from tasks.dataset.rebuild import analyze_file, config_hash, discover, plan_rebuild
 
 analyze_file_task = task(name="analyze audio file", cache_policy=NO_CACHE,
                          task_run_name="analyze {file.path}")(analyze_file)

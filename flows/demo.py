@@ -21,14 +21,14 @@ from flows.render import render_flow
 from flows.vqvae import tokenize_flow, train_vqvae_flow
 from storage.home import Home
 from storage.pair_manifest import MotionAudioPair, write_pairs
-from tasks.analysis import analyze_track
+from storage.stamps import content_hash
+from synthetic.performances import PhoneFaults, dance, write_performance
+from synthetic.tracks import random_spec, render, write_track
+from tasks.analysis.accuracy import score_analysis
+from tasks.analysis.track import analyze_track
 from tasks.config import (CONFIG_DIR, AnalysisConfig, MotionConfig, RenderConfig,
                           load_diffusion_config, load_vqvae_config)
-from tasks.dataset import content_hash
-from tasks.evaluation import score_analysis
-from tasks.motion import validate_performance
-from tasks.motion_synth import PhoneFaults, dance, write_performance
-from tasks.synth import random_spec, render, write_track
+from tasks.motion.recording import validate_performance
 
 CLOCK_START_S = 100.0  # the phones' clock reads 100 s when the track starts
 
@@ -92,7 +92,7 @@ def demo_data_flow(home: Path, n_tracks: int = 3, seed: int = 7,
                    config: AnalysisConfig | None = None, max_seconds: float = 70.0) -> dict:
     config = config or AnalysisConfig()
     layout = Home(home)
-    library = layout.root / "library"
+    library = layout.demo_library
     truths = [generate_track.submit(library / f"demo_{i:02d}.wav", layout.performances,
                                     seed + i, i, max_seconds)
               for i in range(n_tracks)]
@@ -130,7 +130,7 @@ def demo_flow(home: Path, n_tracks: int = 3, seed: int = 7,
     diffusion = train_diffusion_flow(home=layout.root, config=_tiny(
         load_diffusion_config, "diffusion.yaml", diffusion_steps),
         vqvae_checkpoint=Path(vqvae["checkpoint"]))
-    rendered = render_flow(performances=layout.performances, out=layout.root / "renders",
+    rendered = render_flow(performances=layout.performances, out=layout.renders,
                            home=layout.root, config=RenderConfig(),
                            diffusion_checkpoint=Path(diffusion["checkpoint"]),
                            vqvae_checkpoint=Path(vqvae["checkpoint"]))

@@ -16,14 +16,13 @@ from storage.atomic import write_wav
 from storage.home import Home
 from storage.pair_manifest import read_pairs
 from storage.token_store import read_tokens
-from tasks.config import (DiffusionConfig, EchelonConfig, load_diffusion_config,
-                          load_echelon_config)
-from tasks.diffusion_data import LatentPair, latent_scale, latents_of, match_pairs
-from tasks.motion import PerformanceError, load_performance
-from tasks.tokenize import decode_latents, load_tokenizer
-from tasks.train import held_out_split
-from tasks.train_diffusion import DiffusionValidation, train_diffusion
-from tasks.train_vqvae import CHECKPOINT_NAME as VQVAE_CHECKPOINT
+from tasks.config import DiffusionConfig, EchelonConfig, load_diffusion_config, load_echelon_config
+from tasks.models.builders import load_tokenizer
+from tasks.models.tokenizer import decode_latents
+from tasks.motion.recording import PerformanceError, load_performance
+from tasks.training.common import held_out_split
+from tasks.training.diffusion import DiffusionValidation, train_diffusion
+from tasks.training.latent_pairs import LatentPair, latent_scale, latents_of, match_pairs
 
 
 class TrainingDataError(ValueError):
@@ -63,7 +62,8 @@ def _prepare(layout: Home, config: DiffusionConfig, echelon: EchelonConfig,
     for f in failures:
         logger.warning("pair %s left out: %s", f["pair"], f["reason"])
     extra = {"latent_scale": scale, "vqvae_version": tokenizer.version,
-             "vqvae_checkpoint": str(vqvae_checkpoint)}
+             "vqvae_checkpoint": str(vqvae_checkpoint),
+             "latent_rate": tokenizer.model.codes_per_second}
     return pairs, extra, failures
 
 
@@ -128,7 +128,7 @@ def train_diffusion_flow(home: Path, config: DiffusionConfig | Path | None = Non
     if not isinstance(echelon, EchelonConfig):
         echelon = load_echelon_config(echelon)
     layout = Home(home)
-    vqvae_checkpoint = Path(vqvae_checkpoint or layout.vqvae_checkpoints / VQVAE_CHECKPOINT)
+    vqvae_checkpoint = Path(vqvae_checkpoint or layout.vqvae_checkpoint)
     pairs, extra, failures = prepare_task(layout, config, echelon, vqvae_checkpoint)
     train_ids, val_ids = held_out_split(
         [(p.pair_id, hashlib.blake2b(p.pair_id.encode(), digest_size=8).hexdigest())

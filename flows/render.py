@@ -1,5 +1,10 @@
 """`echelon render`: every recorded performance of a folder to audio, in batches, with a
-Parquet manifest of what was made from what."""
+Parquet manifest of what was made from what.
+
+The recipe: plan (skip what is rendered, record unusable recordings) → load models → one task
+run per round of batches (round k makes chunk k of every performance, so the UI shows the
+render advance and how long each round took) → finish each performance as its last chunk is
+made → manifest and report."""
 
 from __future__ import annotations
 
@@ -13,15 +18,13 @@ from prefect.cache_policies import NO_CACHE
 from storage.db import PhraseDatabase
 from storage.home import Home
 from storage.locks import folder_lock
-from storage.render_manifest import MANIFEST_NAME, RenderRecord
 from storage.token_store import read_tokens
 from tasks.config import RenderConfig, load_render_config
-from tasks.render import (RenderModels, find_performances, load_render_models,
-                          render_performances, resolve_sampler)
-from tasks.retrieval import PhraseCatalog
-from tasks.train_vqvae import CHECKPOINT_NAME as VQVAE_CHECKPOINT
-
-DIFFUSION_CHECKPOINT = "diffusion.pt"
+from tasks.render.models import RenderModels, load_render_models, resolve_sampler
+from tasks.render.plan import RenderPlan, find_performances
+from tasks.render.retrieval import PhraseCatalog
+from tasks.render.run import finish_round, outcome, start_render
+from tasks.render.sampling import render_round
 
 
 def _catalog(layout: Home, models: RenderModels, db: str | None) -> PhraseCatalog:
@@ -35,38 +38,22 @@ def _catalog(layout: Home, models: RenderModels, db: str | None) -> PhraseCatalo
                                        models.latent_rate)
 
 
-def _render(paths: list[Path], out: Path, models: RenderModels, config: RenderConfig,
-            force: bool, catalog: PhraseCatalog | None) -> dict:
+def _round(plan: RenderPlan, k: int, models: RenderModels, config: RenderConfig,
+           catalog: PhraseCatalog | None) -> int:
+    made = render_round(plan, k, models, config, catalog)
     logger = get_run_logger()
-    progress = create_progress_artifact(0.0, key="render-progress",
-                                        description="Chunks rendered of all performances")
-
-    logged = {"tenth": -1}
-
-    def on_progress(done: int, total: int) -> None:
-        update_progress_artifact(progress, progress=100.0 * done / total)
-        tenth = 10 * done // total
-        if tenth > logged["tenth"]:  # a line per tenth of the work, not per batch
-            logged["tenth"] = tenth
-            logger.info("chunk %d/%d rendered", done, total)
-
-    def on_finished(record: RenderRecord) -> None:
-        logger.info("%s → %s (%.1f s of audio; seam ratio %.2f)", record.performance,
-                    out / record.wav, record.duration_s, record.seam_ratio)
-
-    outcome = render_performances(paths, out, models, config, force, catalog, on_progress,
-                                  on_finished)
-    for path in outcome.failed:
-        logger.warning("not rendered: %s", next(r.error for r in outcome.records
-                                                 if r.performance == path))
-    return {"records": [r.to_json() for r in outcome.records], "rendered": outcome.rendered,
-            "skipped": outcome.skipped, "failed": outcome.failed}
+    finish_round(plan, k, models, on_finished=lambda record: logger.info(
+        "%s → %s (%.1f s of audio; seam ratio %.2f)", record.performance,
+        plan.out_dir / record.wav, record.duration_s, record.seam_ratio))
+    return made
 
 
 load_models_task = task(name="load diffusion model and VQ-VAE", cache_policy=NO_CACHE)(
     load_render_models)
 catalog_task = task(name="load phrase catalog", cache_policy=NO_CACHE)(_catalog)
-render_task = task(name="render performances", cache_policy=NO_CACHE)(_render)
+plan_task = task(name="plan render", cache_policy=NO_CACHE)(start_render)
+round_task = task(name="render round", cache_policy=NO_CACHE,
+                  task_run_name="round {k}: chunk {k} of each performance")(_round)
 
 
 @flow(name="render", log_prints=True)
@@ -79,15 +66,10 @@ def render_flow(performances: Path, out: Path, home: Path,
     and VQ-VAE (or the given checkpoints); returns one record per performance and the counts.
     `retrieval` overrides the config's retrieval.enabled; `sampler` (kind, steps,
     guidance_scale, eta) overrides fields of the config's or the checkpoint's sampler."""
-    if not isinstance(config, RenderConfig):
-        config = load_render_config(config)
-    if retrieval is not None:
-        config = config.model_copy(update={"retrieval": config.retrieval.model_copy(
-            update={"enabled": retrieval})})
+    config = _config(config, retrieval)
     layout = Home(home)
-    diffusion_checkpoint = Path(diffusion_checkpoint or
-                                layout.diffusion_checkpoints / DIFFUSION_CHECKPOINT)
-    vqvae_checkpoint = Path(vqvae_checkpoint or layout.vqvae_checkpoints / VQVAE_CHECKPOINT)
+    diffusion_checkpoint = Path(diffusion_checkpoint or layout.diffusion_checkpoint)
+    vqvae_checkpoint = Path(vqvae_checkpoint or layout.vqvae_checkpoint)
     out = Path(out).resolve()
     # an output folder inside the performances folder holds no recordings (renders.parquet!)
     paths = [p for p in find_performances(performances) if out not in p.resolve().parents]
@@ -98,18 +80,51 @@ def render_flow(performances: Path, out: Path, home: Path,
         config = config.model_copy(update={"sampler": resolve_sampler(config, models.config,
                                                                       sampler)})
         catalog = catalog_task(layout, models, db) if config.retrieval.enabled else None
-        result = render_task(paths, out, models, config, force, catalog)
+        plan = plan_task(paths, out, models, config, force, catalog)
+        _rounds(plan, models, config, catalog)
+    result = outcome(plan, paths)
+    for record in result.records:
+        if record.status == "failed":
+            get_run_logger().warning("not rendered: %s", record.error)
+    summary = {"manifest": str(plan.manifest), "out": str(out),
+               "records": [r.to_json() for r in result.records], "rendered": result.rendered,
+               "skipped": result.skipped, "failed": result.failed}
+    _publish(summary, performances, diffusion_checkpoint, vqvae_checkpoint)
+    return summary
 
-    manifest = out / MANIFEST_NAME
+
+def _config(config: RenderConfig | Path | None, retrieval: bool | None) -> RenderConfig:
+    if not isinstance(config, RenderConfig):
+        config = load_render_config(config)
+    if retrieval is None:
+        return config
+    return config.model_copy(update={"retrieval": config.retrieval.model_copy(
+        update={"enabled": retrieval})})
+
+
+def _rounds(plan: RenderPlan, models: RenderModels, config: RenderConfig,
+            catalog: PhraseCatalog | None) -> None:
+    """One task run per round; progress as a share of all chunks."""
+    progress = create_progress_artifact(0.0 if plan.jobs else 100.0, key="render-progress",
+                                        description="Chunks rendered of all performances")
+    total, done = sum(len(j.starts) for j in plan.jobs), 0
+    for k in range(plan.rounds):
+        done += round_task(plan, k, models, config, catalog)
+        update_progress_artifact(progress, progress=100.0 * done / total)
+        get_run_logger().info("round %d/%d: %d/%d chunks rendered", k + 1, plan.rounds, done,
+                              total)
+
+
+def _publish(summary: dict, performances: Path, diffusion: Path, vqvae: Path) -> None:
     create_table_artifact(key="render-manifest", table=[
         {k: r[k] for k in ("performance", "status", "wav", "duration_s", "seed", "chunks",
-                           "seam_ratio", "error")} for r in result["records"]],
-        description=f"Renders in {out} (full provenance in {manifest})")
+                           "seam_ratio", "error")} for r in summary["records"]],
+        description=f"Renders in {summary['out']} (full provenance in {summary['manifest']})")
     create_markdown_artifact(key="render-report", markdown="\n".join([
         "# Render", "",
-        f"- performances: `{performances}`; output: `{out}`; manifest: `{manifest}`",
-        f"- rendered {len(result['rendered'])}, already done {len(result['skipped'])}, "
-        f"failed {len(result['failed'])}",
-        f"- diffusion: `{diffusion_checkpoint}`; VQ-VAE: `{vqvae_checkpoint}`",
+        f"- performances: `{performances}`; output: `{summary['out']}`; "
+        f"manifest: `{summary['manifest']}`",
+        f"- rendered {len(summary['rendered'])}, already done {len(summary['skipped'])}, "
+        f"failed {len(summary['failed'])}",
+        f"- diffusion: `{diffusion}`; VQ-VAE: `{vqvae}`",
     ]), description="What this render made")
-    return {"manifest": str(manifest), "out": str(out), **result}

@@ -12,11 +12,12 @@ from prefect.cache_policies import NO_CACHE
 from storage.db import PhraseDatabase
 from storage.home import Home
 from storage.token_store import TokenSequence, read_tokens, write_tokens
-from tasks.audio import AudioError
+from tasks.analysis.audio import AudioError
 from tasks.config import VQVAEConfig, load_vqvae_config
-from tasks.tokenize import load_tokenizer, tokenize_file
-from tasks.train import held_out_split
-from tasks.train_vqvae import CHECKPOINT_NAME, Validation, train_vqvae
+from tasks.models.builders import load_tokenizer
+from tasks.models.tokenizer import tokenize_file
+from tasks.training.common import held_out_split
+from tasks.training.vqvae import Validation, train_vqvae
 
 SAVE_EVERY_TRACKS = 50  # tokens written this often, so a killed run keeps most of its work
 
@@ -64,7 +65,7 @@ def train_vqvae_flow(home: Path, config: VQVAEConfig | Path | None = None,
         config = load_vqvae_config(config)
     layout = Home(home)
     tracks = PhraseDatabase.open(layout.db_url(db)).audio_tracks()
-    train_paths, val_paths = held_out_split([(p, h) for p, h, _ in tracks],
+    train_paths, val_paths = held_out_split([(t.path, t.content_hash) for t in tracks],
                                             config.training.val_share)
     get_run_logger().info("%d training tracks, %d held out", len(train_paths), len(val_paths))
     out = train_task(config, train_paths, val_paths, layout.vqvae_checkpoints, max_steps, device)
@@ -117,10 +118,10 @@ def tokenize_flow(home: Path, checkpoint: Path | None = None, db: str | None = N
     tracks that left the database; write artifacts/tokens.parquet."""
     logger = get_run_logger()
     layout = Home(home)
-    checkpoint = Path(checkpoint or layout.vqvae_checkpoints / CHECKPOINT_NAME)
+    checkpoint = Path(checkpoint or layout.vqvae_checkpoint)
     version = _tokenizer(checkpoint, chunk_s).version
     tracks = PhraseDatabase.open(layout.db_url(db)).audio_tracks()
-    current = {path: digest for path, digest, _ in tracks}
+    current = {t.path: t.content_hash for t in tracks}
     stored = _stored_tokens(layout.tokens, logger)
     kept = {s.track_path: s for s in stored
             if current.get(s.track_path) == s.track_id and s.model_version == version}

@@ -28,6 +28,14 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def remove_partial_files(folder: Path | str) -> None:
+    """Temporary files that a process killed while writing left behind (atomic_path's names)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        for leftover in folder.glob(".*.tmp.*"):
+            leftover.unlink(missing_ok=True)
+
+
 def write_text(target: Path | str, text: str) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")

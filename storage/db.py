@@ -9,29 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import (
-    BigInteger,
-    Engine,
-    Float,
-    ForeignKey,
-    Integer,
-    LargeBinary,
-    String,
-    create_engine,
-    delete,
-    event,
-    func,
-    inspect,
-    select,
-    text,
-)
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy import (BigInteger, Engine, Float, ForeignKey, Integer, LargeBinary, String,
+                        create_engine, delete, event, func, inspect, select, text)
+from sqlalchemy.orm import (DeclarativeBase, Mapped, Session, mapped_column, relationship,
+                            sessionmaker)
 
-from storage.records import TrackRecord
+from storage.records import AudioTrack, Fingerprint, StoredPhrase, TrackRecord
+from storage.stamps import utc_now
 
 
 class Base(DeclarativeBase):
@@ -65,7 +52,7 @@ class Track(Base):
 class Phrase(Base):
     __tablename__ = "phrases"
 
-    # Stable ids (a hash of path, content and index, see tasks.embedding.phrase_id): the same
+    # Stable ids (a hash of path, content and index, see tasks.analysis.embedding.phrase_id): the same
     # phrase gets the same id whichever run or worker analysed it. They are the FAISS ids.
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
@@ -102,10 +89,6 @@ class Failure(Base):
     path: Mapped[str] = mapped_column(String(4096))
     reason: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(String(1024))
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def open_database(url: str) -> Engine:
@@ -171,19 +154,20 @@ class PhraseDatabase:
         with self._sessions.begin() as session:
             yield session
 
-    def fingerprints(self) -> dict[str, tuple[int, int, str, str]]:
-        """path → (size, mtime_ns, content_hash, config_hash) of every stored track."""
+    def fingerprints(self) -> dict[str, Fingerprint]:
+        """path → fingerprint of every stored track."""
         with self.session() as s:
             rows = s.execute(select(Track.path, Track.size, Track.mtime_ns, Track.content_hash,
                                     Track.config_hash)).all()
-        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+        return {r.path: Fingerprint(r.size, r.mtime_ns, r.content_hash, r.config_hash)
+                for r in rows}
 
-    def audio_tracks(self) -> list[tuple[str, str, float]]:
-        """(path, content_hash, duration_s) of every track analysed without error, by path."""
+    def audio_tracks(self) -> list[AudioTrack]:
+        """Every track analysed without error, by path."""
         with self.session() as s:
             rows = s.execute(select(Track.path, Track.content_hash, Track.duration_s)
                              .where(Track.status == "ok").order_by(Track.path)).all()
-        return [(r[0], r[1], float(r[2] or 0.0)) for r in rows]
+        return [AudioTrack(r.path, r.content_hash, float(r.duration_s or 0.0)) for r in rows]
 
     def touch(self, updates: dict[str, int]) -> None:
         """New mtimes for files whose content did not change (nothing to re-analyse)."""
@@ -202,7 +186,7 @@ class PhraseDatabase:
             channels=record.channels, tempo_bpm=record.tempo_bpm,
             beats=np.asarray(record.beats, np.float64).tobytes(),
             positions=np.asarray(record.positions, np.int8).tobytes(),
-            analysed_at=now_iso(), run_id=run_id,
+            analysed_at=utc_now(), run_id=run_id,
             phrases=[Phrase(id=p.id, index=p.index, start_s=p.start_s, end_s=p.end_s,
                             n_bars=p.n_bars, section=p.section,
                             features=np.asarray(p.features, np.float32).tobytes(),
@@ -225,14 +209,14 @@ class PhraseDatabase:
 
     def start_run(self, run_id: str, library: str) -> None:
         with self.session() as s:
-            s.add(Run(id=run_id, library=library, started_at=now_iso()))
+            s.add(Run(id=run_id, library=library, started_at=utc_now()))
 
     def finish_run(self, run_id: str, **counts: int) -> None:
         with self.session() as s:
             run = s.get(Run, run_id)
             for key, value in counts.items():
                 setattr(run, key, value)
-            run.finished_at = now_iso()
+            run.finished_at = utc_now()
 
     def failures(self, run_id: str) -> list[dict]:
         with self.session() as s:
@@ -248,21 +232,17 @@ class PhraseDatabase:
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
 
-    def phrase_summaries(self) -> list[tuple[int, str, str, float, float, float, np.ndarray]]:
-        """(phrase id, track path, track content hash, start_s, end_s, track tempo, summary
-        features) of every phrase of an analysed track, ordered by id."""
+    def phrases(self, ids: list[int] | None = None) -> list[StoredPhrase]:
+        """The phrases with these ids (default: every phrase of an analysed track), by id."""
+        query = (select(Phrase.id, Track.path, Track.content_hash, Phrase.start_s, Phrase.end_s,
+                        Track.tempo_bpm, Phrase.features, Phrase.embedding).join(Track))
+        query = query.where(Track.status == "ok") if ids is None else \
+            query.where(Phrase.id.in_(ids))
         with self.session() as s:
-            rows = s.execute(select(Phrase.id, Track.path, Track.content_hash, Phrase.start_s,
-                                    Phrase.end_s, Track.tempo_bpm, Phrase.features)
-                             .join(Track).where(Track.status == "ok")
-                             .order_by(Phrase.id)).all()
-        return [(r[0], r[1], r[2], r[3], r[4], r[5], np.frombuffer(r[6], dtype=np.float32))
-                for r in rows]
-
-    def phrases_with_tracks(self, ids: list[int]) -> dict[int, tuple[Phrase, str]]:
-        with self.session() as s:
-            rows = s.execute(select(Phrase, Track.path).join(Track).where(Phrase.id.in_(ids))).all()
-            return {p.id: (p, path) for p, path in rows}
+            rows = s.execute(query.order_by(Phrase.id)).all()
+        return [StoredPhrase(r.id, r.path, r.content_hash, r.start_s, r.end_s, r.tempo_bpm,
+                             np.frombuffer(r.features, np.float32),
+                             np.frombuffer(r.embedding, np.float32)) for r in rows]
 
     def stats(self) -> dict:
         with self.session() as s:

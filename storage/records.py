@@ -36,3 +36,34 @@ class TrackRecord:
     beats: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n,) seconds
     positions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))  # (n,) 1..4
     phrases: tuple[PhraseRecord, ...] = ()
+
+
+# What the database hands back: typed rows with arrays already decoded; bytes stay in storage.
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a rebuild compares to decide whether a file needs analysing again."""
+
+    size: int
+    mtime_ns: int
+    content_hash: str
+    config_hash: str
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    path: str
+    content_hash: str
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class StoredPhrase:
+    id: int
+    track_path: str
+    track_hash: str  # the track's content hash: the key of its tokens
+    start_s: float
+    end_s: float
+    tempo_bpm: float | None  # the track's
+    features: np.ndarray  # (D,) float32 summary (see tasks.analysis.features.summary_value)
+    embedding: np.ndarray  # (E,) float32, unit length

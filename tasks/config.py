@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -9,6 +10,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+# The performance recording format (a public contract): z0…z24 from phones 0 and 1.
+RECORDING_LATENT_DIM = 25
+RECORDING_DEVICES = 2
 
 
 class _Frozen(BaseModel):
@@ -60,12 +65,12 @@ class MotionConfig(_Frozen):
 class EncoderConfig(_Frozen):
     """The Echelon conditioning encoder: motion windows → one 256-d vector per frame."""
 
-    input_dim: int = Field(25, ge=1)
+    input_dim: int = Field(RECORDING_LATENT_DIM, ge=1)
     trajectory_dim: int = Field(64, ge=1)
     dynamics_dim: int = Field(64, ge=1)
     transition_dim: int = Field(16, ge=1)
     device_dim: int = Field(32, ge=1)
-    n_devices: int = Field(2, ge=1)
+    n_devices: int = Field(RECORDING_DEVICES, ge=1)
     output_dim: int = Field(256, ge=1)
 
 
@@ -76,6 +81,14 @@ class EchelonConfig(_Frozen):
     @property
     def window(self) -> int:
         return self.motion.window_past + 1 + self.motion.window_future
+
+    @model_validator(mode="after")
+    def _fits_recordings(self) -> "EchelonConfig":
+        if (self.encoder.input_dim, self.encoder.n_devices) != (RECORDING_LATENT_DIM,
+                                                                RECORDING_DEVICES):
+            raise ValueError(f"encoder.input_dim and n_devices must be {RECORDING_LATENT_DIM} and "
+                             f"{RECORDING_DEVICES}: recordings hold z0…z24 from phones 0 and 1")
+        return self
 
 
 class VQVAEModelConfig(_Frozen):
@@ -89,6 +102,16 @@ class VQVAEModelConfig(_Frozen):
     commitment: float = Field(0.25, ge=0)
     ema_decay: float = Field(0.99, gt=0, lt=1)
     dead_code_threshold: float = Field(1.0, ge=0)  # EMA count under which a code restarts
+
+    @property
+    def hop(self) -> int:
+        """Audio samples per latent frame: the product of the strides."""
+        return math.prod(self.strides)
+
+    @property
+    def latent_rate(self) -> float:
+        """Latent frames (codes) per second: 44,100 / 64 ≈ 689 at full size."""
+        return self.sample_rate / self.hop
 
     @model_validator(mode="after")
     def _strides(self) -> "VQVAEModelConfig":

@@ -20,7 +20,7 @@ def data_dir() -> Path:
 def house_track():
     """A short track with every hard case: an intro of off-beat hats only, a groove, a
     drumless break and a drop, at a tempo that is not a round number of frames."""
-    from tasks.synth import SectionSpec, TrackSpec, render
+    from synthetic.tracks import SectionSpec, TrackSpec, render
 
     spec = TrackSpec(
         bpm=123.7,
@@ -34,14 +34,14 @@ def house_track():
 
 @pytest.fixture(scope="session")
 def house_wav(house_track, tmp_path_factory) -> Path:
-    from tasks.synth import write_track
+    from synthetic.tracks import write_track
 
     return write_track(house_track, tmp_path_factory.mktemp("house") / "house.wav")
 
 
 @pytest.fixture(scope="session")
 def house_analysis(house_wav):
-    from tasks.analysis import analyze_track
+    from tasks.analysis.track import analyze_track
 
     return analyze_track(house_wav, keep_waveform=True)
 
@@ -69,7 +69,7 @@ def tone(freq: float, seconds: float, sr: int, channels: int = 1, amp: float = 0
 @pytest.fixture(scope="session")
 def short_library(tmp_path_factory) -> list[Path]:
     """Three 16 s generated tracks (different tempi and arrangements) for model training."""
-    from tasks.synth import SectionSpec, TrackSpec, render, write_track
+    from synthetic.tracks import SectionSpec, TrackSpec, render, write_track
 
     folder = tmp_path_factory.mktemp("short_library")
     arrangements = (("groove", "break"), ("build", "drop"), ("intro_kick", "groove"))
@@ -92,7 +92,7 @@ def tiny_vqvae_config(**training):
 @pytest.fixture(scope="session")
 def trained_vqvae(short_library, tmp_path_factory):
     """The tiny VQ-VAE trained for 100 steps (≈25 s) on two tracks, validated on the third."""
-    from tasks.train_vqvae import train_vqvae
+    from tasks.training.vqvae import train_vqvae
 
     folder = tmp_path_factory.mktemp("vqvae")
     cfg = tiny_vqvae_config(steps=100, val_every=50, checkpoint_every=50)
@@ -113,15 +113,17 @@ def tiny_diffusion_config(backbone: str = "unet", **training):
 
 def latent_pair(i: int, length: int = 64, channels: int = 16):
     """A motion-latent pair made directly: smooth latents, random motion covering them."""
-    from tasks.diffusion_data import LatentPair
-    from tasks.motion import Performance
+    from tasks.config import VQVAEModelConfig
+    from tasks.motion.recording import Performance
+    from tasks.training.latent_pairs import LatentPair
 
+    rate = VQVAEModelConfig().latent_rate
     rng = np.random.default_rng(i)
-    n = int(np.ceil(length / (44100 / 64) * 30)) + 3
+    n = int(np.ceil(length / rate * 30)) + 3
     performance = Performance(f"p{i}", 30.0, 0.0, rng.normal(size=(n, 2, 25)).astype(np.float32),
                               np.ones((n, 2), bool), np.zeros(n, np.int32))
     latents = np.sin(np.arange(length)[None] * (0.1 + 0.05 * np.arange(channels))[:, None] + i)
-    return LatentPair(f"p{i}", latents.astype(np.float32), performance, 0.0)
+    return LatentPair(f"p{i}", latents.astype(np.float32), performance, 0.0, rate)
 
 
 def database_content(url: str) -> dict:
@@ -157,7 +159,7 @@ def assert_same_content(a: dict, b: dict) -> None:
 @pytest.fixture(scope="session")
 def tiny_library(tmp_path_factory) -> Path:
     """Two 8-bar tracks and one file that is not audio: a rebuild in seconds."""
-    from tasks.synth import SectionSpec, TrackSpec, render, write_track
+    from synthetic.tracks import SectionSpec, TrackSpec, render, write_track
 
     folder = tmp_path_factory.mktemp("tiny_library")
     for i, (a, b) in enumerate((("groove", "break"), ("build", "drop"))):
@@ -173,8 +175,8 @@ def tiny_render_checkpoints(trained_vqvae, tmp_path_factory):
     """(diffusion checkpoint, VQ-VAE checkpoint): the tiny diffusion model trained a few steps
     against the tiny VQ-VAE's version, as `echelon train-diffusion` would save it."""
     from tasks.config import EchelonConfig
-    from tasks.tokenize import load_tokenizer
-    from tasks.train_diffusion import train_diffusion
+    from tasks.models.builders import load_tokenizer
+    from tasks.training.diffusion import train_diffusion
 
     tokenizer = load_tokenizer(trained_vqvae.checkpoint)
     cfg = tiny_diffusion_config(steps=4, crop_latents=64, val_every=100, val_renders=0)
@@ -188,8 +190,8 @@ def tiny_render_checkpoints(trained_vqvae, tmp_path_factory):
 @pytest.fixture(scope="session")
 def performance_folder(tmp_path_factory) -> Path:
     """Two generated performances (≈2 s and ≈4 s at 120 BPM) and one malformed recording."""
-    from tasks.motion_synth import dance, write_performance
-    from tasks.synth import SectionSpec, TrackSpec, render
+    from synthetic.performances import dance, write_performance
+    from synthetic.tracks import SectionSpec, TrackSpec, render
 
     folder = tmp_path_factory.mktemp("performances")
     for i, bars in enumerate((1, 2)):

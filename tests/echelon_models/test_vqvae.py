@@ -7,7 +7,7 @@ import torch
 
 from echelon_models.vqvae import VQVAE, EMACodebook, MelDistance, ReconstructionLoss, si_sdr
 from tasks.config import CONFIG_DIR, load_vqvae_config
-from tasks.train_vqvae import build_vqvae
+from tasks.models.builders import build_vqvae
 
 
 def tiny() -> VQVAE:

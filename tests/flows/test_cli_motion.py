@@ -6,7 +6,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tasks.motion_synth import PhoneFaults, dance, write_performance
+from synthetic.performances import PhoneFaults, dance, write_performance
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ import soundfile as sf
 from flows.dataset import rebuild_flow
 from storage.db import PhraseDatabase
 from storage.home import Home
-from tasks.synth import SectionSpec, TrackSpec, render, write_track
+from synthetic.tracks import SectionSpec, TrackSpec, render, write_track
 
 
 def _track(seed: int, bpm: float):
@@ -98,7 +98,7 @@ def test_rebuild_is_incremental_and_idempotent(prefect_harness, library, tmp_pat
     changed = rebuild_flow(library=library, home=home)
     assert (changed["analyzed"], changed["removed"]) == (1, 1)
     ids, _ = PhraseDatabase.open(Home(home).db_url()).embeddings()
-    paths = {r[1] for r in PhraseDatabase.open(Home(home).db_url()).phrases_with_tracks(ids.tolist()).values()}
+    paths = {p.track_path for p in PhraseDatabase.open(Home(home).db_url()).phrases(ids.tolist())}
     assert paths == {str(library / "t0.wav"), str(library / "t5.wav")}
 
 

@@ -15,8 +15,8 @@ from flows.dataset import rebuild_flow
 from storage.db import PhraseDatabase
 from storage.home import Home
 from storage.vector_index import load_or_rebuild
+from synthetic.tracks import SectionSpec, TrackSpec, render, write_track
 from tasks.config import AnalysisConfig, PhrasesConfig
-from tasks.synth import SectionSpec, TrackSpec, render, write_track
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@ from pathlib import Path
 
 from flows.demo import demo_data_flow
 from storage.pair_manifest import read_pairs
-from tasks.motion import validate_performance
-from tasks.pairs import PairDataset
+from tasks.motion.recording import validate_performance
+from tasks.motion.windows import conditioning_inputs
 
 
 def test_demo_data_flow_generates_analyses_and_scores(prefect_harness, tmp_path):
@@ -25,5 +25,5 @@ def test_demo_data_flow_generates_analyses_and_scores(prefect_harness, tmp_path)
     for p in pairs:
         performance, report = validate_performance(p.motion_path)
         assert report.ok and Path(p.audio_path).is_file()
-    dataset = PairDataset(pairs, crop_s=2.0)
-    assert len(dataset) >= 30 and dataset[0].inputs.windows.shape[1:] == (2, 46, 25)
+        assert performance.duration_s >= 20
+        assert conditioning_inputs(performance).windows.shape[1:] == (2, 46, 25)

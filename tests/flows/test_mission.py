@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from storage.render_manifest import read_manifest
-from tasks.motion import load_performance
+from tasks.motion.recording import load_performance
 
 runner = CliRunner()
 

@@ -1,8 +1,8 @@
 """The dataset flow gives the same database whichever task runner analysed the files."""
 
 import pytest
-
 from conftest import assert_same_content, database_content
+
 from flows.dataset import rebuild_flow
 from flows.runners import make_task_runner
 

@@ -54,3 +54,34 @@ def test_echelon_config_typo_is_an_error(tmp_path):
     path.write_text("motion:\n  frame_rte: 25\n")
     with pytest.raises(ConfigError, match="motion.frame_rte"):
         load_echelon_config(path)
+
+
+@pytest.mark.parametrize("name, model", [
+    ("analysis.yaml", "AnalysisConfig"), ("echelon.yaml", "EchelonConfig"),
+    ("vqvae.yaml", "VQVAEConfig"), ("diffusion.yaml", "DiffusionConfig"),
+    ("render.yaml", "RenderConfig"), ("service.yaml", "ServiceConfig"),
+])
+def test_every_shipped_yaml_is_exactly_the_model_defaults(name, model):
+    """One source of defaults: a default changed in the model and not in its YAML (or the
+    other way round) fails here, instead of the two silently disagreeing."""
+    import yaml
+
+    import tasks.config as config
+
+    cls = getattr(config, model)
+    data = yaml.safe_load((CONFIG_DIR / name).read_text())
+    assert config.load_model(cls, CONFIG_DIR / name) == cls()
+    # and the file spells out every field, so it documents the whole config
+    assert _keys(data) == _keys(cls().model_dump(mode="json")), name
+
+
+def test_every_config_file_is_checked():
+    assert {p.name for p in CONFIG_DIR.glob("*.yaml")} == {
+        "analysis.yaml", "echelon.yaml", "vqvae.yaml", "diffusion.yaml", "render.yaml",
+        "service.yaml"}
+
+
+def _keys(data, prefix="") -> set[str]:
+    if not isinstance(data, dict):
+        return {prefix}
+    return set().union(*(_keys(v, f"{prefix}.{k}") for k, v in data.items())) if data else {prefix}

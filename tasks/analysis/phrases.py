@@ -1,0 +1,118 @@
+"""Sections where the arrangement changes, and phrases of N bars inside each section.
+
+Sections: a novelty curve on bar-synchronous features — at each bar line, how different the
+bars after it sound from the bars before it (a two-window contrast, the bar-level cousin of
+Foote's checkerboard kernel) — peak-picked, so every boundary lies on a downbeat.
+Phrases: N bars from each section start; a short remainder is a phrase of its own, so no
+phrase crosses a section boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tasks.analysis.features import FrameFeatures, segment_means
+
+
+@dataclass(frozen=True)
+class Section:
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Phrase:
+    start_s: float
+    end_s: float
+    n_bars: int
+    section: int  # index into the track's sections
+
+
+def bar_features(features: FrameFeatures, downbeats: np.ndarray, end_s: float) -> np.ndarray:
+    """(n_bars, D) per-bar means of what describes the arrangement: band energies (dB/10),
+    harmony (chroma) and loudness. Bar j covers [downbeats[j], downbeats[j+1] or end_s)."""
+    edges = features.frames_of(np.append(downbeats, end_s))
+    # Bands more than 80 dB below the loudest moment are noise floor; clip them so that the
+    # floor's own fluctuations do not look like an arrangement change.
+    floor = float(features.mel_db.max()) - 80.0
+    mel = np.maximum(features.mel_db, floor) / 10.0
+    matrix = np.vstack([mel, features.chroma, np.maximum(features.rms_db, floor)[None] / 10.0])
+    return segment_means(matrix, edges).T
+
+
+def bar_novelty(bars: np.ndarray, window: int = 4) -> np.ndarray:
+    """(n_bars,) contrast between the `window` bars before and after each bar line.
+
+    Two contrasts, and the smaller one counts. The flat one (plain means) is zero inside a
+    loop: a chord progression that repeats within the window cancels out. The tapered one
+    (nearest bars weigh most, as Foote's checkerboard kernel is tapered by a Gaussian) peaks
+    on the bar line itself instead of forming a plateau, so a one-bar event such as a crash
+    on the first bar cannot pull the peak a bar late.
+    """
+    n = len(bars)
+    novelty = np.zeros(n)
+    for i in range(1, n):
+        w = min(window, i, n - i)
+        before, after = bars[i - w: i][::-1], bars[i: i + w]  # nearest bar first on both sides
+        taper = np.arange(w, 0, -1, dtype=float)
+        taper /= taper.sum()
+        flat = np.linalg.norm(after.mean(axis=0) - before.mean(axis=0))
+        tapered = np.linalg.norm(taper @ after - taper @ before)
+        novelty[i] = float(min(flat, tapered))
+    return novelty
+
+
+def section_starts(novelty: np.ndarray, min_bars: int = 4, threshold: float = 2.0,
+                   relative: float = 0.1) -> list[int]:
+    """Bar indices where sections start (0 is always one): peaks of the novelty that clear an
+    absolute floor and a share of the strongest change, strongest first, at least `min_bars`
+    apart and from either end of the track."""
+    if len(novelty) == 0:
+        return []
+    floor = max(threshold, relative * float(novelty.max()))
+    radius = 1
+    starts = [0]
+    for i in np.argsort(-novelty, kind="stable"):
+        if novelty[i] < floor:
+            break
+        lo, hi = max(0, i - radius), min(len(novelty), i + radius + 1)
+        if novelty[i] < novelty[lo:hi].max() or not min_bars <= i <= len(novelty) - min_bars:
+            continue
+        if all(abs(int(i) - s) >= min_bars for s in starts):
+            starts.append(int(i))
+    return sorted(starts)
+
+
+def segment(
+    features: FrameFeatures,
+    downbeats: np.ndarray,  # (n_bars,) seconds
+    duration_s: float,
+    phrase_bars: int = 8,
+    min_section_bars: int = 4,
+    novelty_window: int = 4,
+    novelty_threshold: float = 2.0,
+) -> tuple[list[Section], list[Phrase]]:
+    """Sections covering [0, duration_s] and the phrases inside them."""
+    if len(downbeats) == 0:
+        return [Section(0.0, float(duration_s))], []
+    bar_end = _bar_end(downbeats, duration_s)
+    bars = bar_features(features, downbeats, bar_end)
+    starts = section_starts(bar_novelty(bars, novelty_window), min_section_bars, novelty_threshold)
+    edges_s = [float(downbeats[i]) for i in starts[1:]]
+    sections = [Section(a, b) for a, b in zip([0.0] + edges_s, edges_s + [float(duration_s)])]
+
+    bar_times = np.append(downbeats, bar_end)
+    phrases = []
+    for index, (a, b) in enumerate(zip(starts, starts[1:] + [len(downbeats)])):
+        for first in range(a, b, phrase_bars):
+            last = min(first + phrase_bars, b)
+            phrases.append(Phrase(float(bar_times[first]), float(bar_times[last]), last - first, index))
+    return sections, phrases
+
+
+def _bar_end(downbeats: np.ndarray, duration_s: float) -> float:
+    """End of the last bar: one typical bar after the last downbeat, within the track."""
+    bar = float(np.median(np.diff(downbeats))) if len(downbeats) > 1 else duration_s
+    return float(min(duration_s, downbeats[-1] + bar))

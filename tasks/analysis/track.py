@@ -1,0 +1,107 @@
+"""One track, end to end: decode → features → beats and downbeats → sections and phrases."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tasks.analysis.audio import Audio, load_audio, resample
+from tasks.analysis.beats import BeatTrack, backend, track_beats
+from tasks.analysis.features import FrameFeatures, frame_features, span_summary
+from tasks.analysis.phrases import Phrase, Section, segment
+from tasks.config import AnalysisConfig
+
+
+@dataclass(frozen=True)
+class TrackAnalysis:
+    path: str
+    duration_s: float
+    sample_rate: int  # of the file
+    channels: int  # of the file
+    beat_track: BeatTrack
+    sections: list[Section]
+    phrases: list[Phrase]
+    features: FrameFeatures
+    phrase_summaries: np.ndarray  # (n_phrases, D): what the phrase embedding starts from
+    timings_s: dict[str, float] = field(default_factory=dict)
+    waveform: np.ndarray | None = field(default=None, repr=False)  # (N,) at feature rate
+
+    @property
+    def tempo_bpm(self) -> float:
+        return self.beat_track.tempo_bpm
+
+    def to_json(self) -> dict:
+        """Exactly the keys of the `echelon analyze --json` contract."""
+        return {
+            "path": self.path,
+            "duration_s": round(self.duration_s, 4),
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "tempo_bpm": round(self.tempo_bpm, 3),
+            "beats": [round(float(t), 4) for t in self.beat_track.beats],
+            "downbeats": [round(float(t), 4) for t in self.beat_track.downbeats],
+            "sections": [{"start_s": round(s.start_s, 4), "end_s": round(s.end_s, 4)}
+                         for s in self.sections],
+            "phrases": [{"start_s": round(p.start_s, 4), "end_s": round(p.end_s, 4),
+                         "n_bars": p.n_bars, "section": p.section} for p in self.phrases],
+        }
+
+
+def decode_for_analysis(path: Path | str, config: AnalysisConfig) -> tuple[Audio, np.ndarray]:
+    """The file at the analysis rate (beats) and resampled to the feature rate (features,
+    embeddings). Stored phrases and search queries both come through here, so a query's
+    embedding is made exactly as the stored ones were."""
+    audio = load_audio(path, config.sample_rate)
+    return audio, resample(audio.samples, audio.sample_rate, config.feature_sample_rate)
+
+
+def analyze_track(path: Path | str, config: AnalysisConfig | None = None,
+                  keep_waveform: bool = False) -> TrackAnalysis:
+    """Analyse one audio file; raises `tasks.analysis.audio.AudioError` for files that cannot be used."""
+    config = config or AnalysisConfig()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = now - clock
+        clock = now
+
+    audio, low = decode_for_analysis(path, config)
+    lap("decode")
+    features = frame_features(low, config.feature_sample_rate)
+    lap("features")
+
+    beats_cfg = config.beats
+    tracker = backend(beats_cfg.backend)
+    activation = tracker.activations(audio.samples, audio.sample_rate)
+    lap("activations")
+    seed = tracker.seed_beats(activation, beats_cfg.min_bpm, beats_cfg.max_bpm)
+    beat_track = track_beats(activation, seed, bar_cues(features),
+                             features.sample_rate / features.hop_length,
+                             beats_cfg.beats_per_bar, beats_cfg.tempo_tolerance)
+    lap("beats")
+
+    sec = config.sections
+    sections, phrases = segment(features, beat_track.downbeats, audio.duration_s,
+                                phrase_bars=config.phrases.bars, min_section_bars=sec.min_bars,
+                                novelty_window=sec.novelty_window,
+                                novelty_threshold=sec.novelty_threshold)
+    summaries = np.stack([span_summary(features, p.start_s, p.end_s) for p in phrases]) \
+        if phrases else np.zeros((0, 0), np.float32)
+    lap("phrases")
+    return TrackAnalysis(str(path), audio.duration_s, audio.source_sample_rate, audio.channels,
+                         beat_track, sections, phrases, features, summaries, timings,
+                         low if keep_waveform else None)
+
+
+def bar_cues(features: FrameFeatures) -> list[np.ndarray]:
+    """What changes on bar lines, one vote each: harmony, timbre, and the bass register."""
+    mfcc = features.mfcc
+    timbre = (mfcc - mfcc.mean(axis=1, keepdims=True)) / (mfcc.std(axis=1, keepdims=True) + 1e-6)
+    bass = features.mel_db[:12] / 10.0  # the lowest mel bands: kick and bass line
+    return [features.chroma, timbre, bass]

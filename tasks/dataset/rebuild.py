@@ -1,0 +1,114 @@
+"""The steps of a dataset rebuild: find audio, decide what needs analysis, analyse one file
+into a record the database stores."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from storage.records import Fingerprint, PhraseRecord, TrackRecord
+from storage.stamps import content_hash
+from tasks.analysis.audio import AudioError
+from tasks.analysis.embedding import phrase_embedding, phrase_id
+from tasks.analysis.track import analyze_track
+from tasks.config import AnalysisConfig
+
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3", ".m4a"})
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class RebuildPlan:
+    analyze: list[tuple[FileStat, str]] = field(default_factory=list)  # (file, content hash)
+    skipped: list[str] = field(default_factory=list)
+    touched: dict[str, int] = field(default_factory=dict)  # path → new mtime, content unchanged
+    removed: list[str] = field(default_factory=list)
+
+
+def discover(library: Path | str) -> list[FileStat]:
+    """Audio files under `library` (by suffix), sorted by path."""
+    library = Path(library)
+    if not library.is_dir():
+        raise FileNotFoundError(f"{library}: library folder does not exist")
+    found = []
+    for path in sorted(library.rglob("*")):
+        if path.suffix.lower() not in AUDIO_SUFFIXES or path.name.startswith("."):
+            continue
+        if path.is_file():
+            stat = path.stat()
+        elif path.is_symlink():  # dangling: listed, so that it is recorded as missing
+            stat = path.lstat()
+        else:
+            continue
+        # The library's own spelling of the path (not the symlink target): it is the track's name.
+        found.append(FileStat(os.path.abspath(path), stat.st_size, stat.st_mtime_ns))
+    return found
+
+
+def config_hash(config: AnalysisConfig) -> str:
+    """Changes whenever an analysis parameter changes, so the tracks it affects are redone."""
+    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
+
+
+def plan_rebuild(files: list[FileStat], stored: dict[str, Fingerprint],
+                 analysis_config_hash: str) -> RebuildPlan:
+    """Size and mtime first; the content is hashed only for files whose size or mtime moved."""
+    plan = RebuildPlan()
+    present = set()
+    for f in files:
+        present.add(f.path)
+        known = stored.get(f.path)
+        same_config = known is not None and known.config_hash == analysis_config_hash
+        if same_config and (known.size, known.mtime_ns) == (f.size, f.mtime_ns):
+            plan.skipped.append(f.path)
+            continue
+        try:
+            digest = content_hash(f.path)
+        except OSError:
+            digest = "unreadable"  # analysis will record why
+        if same_config and known.content_hash == digest:
+            plan.skipped.append(f.path)
+            plan.touched[f.path] = f.mtime_ns
+            continue
+        plan.analyze.append((f, digest))
+    plan.removed = sorted(set(stored) - present)
+    return plan
+
+
+def analyze_file(file: FileStat, digest: str, config: AnalysisConfig) -> TrackRecord:
+    """Analyse one file into a record; a file that cannot be analysed becomes a failed record
+    with its reason, never an exception, so the batch goes on."""
+    base = dict(path=file.path, content_hash=digest, size=file.size, mtime_ns=file.mtime_ns,
+                config_hash=config_hash(config))
+    try:
+        result = analyze_track(file.path, config)
+    except AudioError as error:
+        return TrackRecord(**base, status="failed", error=error.detail, reason=error.reason)
+    except Exception as error:  # a bug must not sink the nightly run: record it with its trace
+        detail = f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}"
+        return TrackRecord(**base, status="failed", error=detail, reason="internal_error")
+    phrases = tuple(
+        PhraseRecord(
+            id=phrase_id(file.path, digest + base["config_hash"], i), index=i, start_s=p.start_s,
+            end_s=p.end_s, n_bars=p.n_bars, section=p.section,
+            features=result.phrase_summaries[i],
+            embedding=phrase_embedding(result.features, p.start_s, p.end_s),
+        )
+        for i, p in enumerate(result.phrases)
+    )
+    bt = result.beat_track
+    return TrackRecord(**base, status="ok", duration_s=result.duration_s,
+                       sample_rate=result.sample_rate, channels=result.channels,
+                       tempo_bpm=result.tempo_bpm, beats=bt.beats,
+                       positions=bt.positions.astype(np.int8), phrases=phrases)
