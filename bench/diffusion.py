@@ -39,12 +39,10 @@ from echelon_models.diffusion import MotionBatch  # noqa: E402
 from synthetic.performances import dance, write_performance  # noqa: E402
 from synthetic.tracks import SectionSpec, TrackSpec, render, write_track  # noqa: E402
 from tasks.analysis.track import analyze_track  # noqa: E402
-from tasks.config import (CONFIG_DIR, EchelonConfig, RenderConfig,
-                          load_diffusion_config, load_vqvae_config)  # noqa: E402
-from tasks.models.builders import (
-    build_denoiser,  # noqa: E402
-    load_tokenizer,  # noqa: E402
-)
+from tasks.config import (CONFIG_DIR, EchelonConfig, RenderConfig,  # noqa: E402
+                          load_diffusion_config, load_vqvae_config)
+from tasks.evaluation.rhythm import tempo_following  # noqa: E402
+from tasks.models.builders import build_denoiser, load_tokenizer  # noqa: E402
 from tasks.models.generation import generate_latents  # noqa: E402
 from tasks.models.tokenizer import tokenize_file  # noqa: E402
 from tasks.motion.recording import load_performance  # noqa: E402
@@ -182,7 +180,7 @@ def conditioning_rows(folder: Path, vqvae_steps: int, diffusion_steps: int, samp
             bpm = float(Path(record.performance).stem.split("_")[1])
             tempo = analyze_track(out / record.wav).tempo_bpm
             measured.append(tempo)
-            hits += abs(tempo - bpm) / bpm <= 0.04
+            hits += tempo_following(tempo, bpm)[0] == 1.0  # the evaluator's definition
         rows.append((label, hits, len(outcome.records), measured))
     return rows, train_s, result.validations[-1].motion_gain
 

@@ -1,5 +1,6 @@
 """The deployments `echelon serve` registers: the nightly dataset rebuild and the on-demand
-tokenizer, training and render runs. Parameters carry the CLI options' names (library, home, …).
+tokenizer, training, render and evaluation runs. Parameters carry the CLI options' names
+(library, home, …).
 
 Each deployment runs one flow run at a time (`concurrency_limit=1`, later runs wait), and the
 dataset flow also takes a lock on its home, so two rebuilds never write one database at once.
@@ -14,6 +15,7 @@ from prefect.schedules import Cron
 
 from flows.dataset import rebuild_flow
 from flows.diffusion import train_diffusion_flow
+from flows.evaluate import evaluate_flow
 from flows.render import render_flow
 from flows.vqvae import tokenize_flow, train_vqvae_flow
 from storage.home import Home
@@ -69,4 +71,8 @@ def build_deployments(service: ServiceConfig, home: Path, library: Path | None =
             concurrency_limit=1, tags=["echelon", "render"],
             description="Render every performance of a folder to audio (set performances and "
                         "out when triggering; finished renders are skipped)."),
+        evaluate_flow.to_deployment(
+            name="evaluate", parameters={"home": str(home), "renders": str(layout.renders)},
+            concurrency_limit=1, tags=["echelon", "render"],
+            description="Judge a render folder: each figure beside its floor and ceiling."),
     ]

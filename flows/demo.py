@@ -144,7 +144,7 @@ def demo_flow(home: Path, n_tracks: int = 3, seed: int = 7,
             "tracks": data["tracks"], "performances": data["performances"],
             "pairs": data["pairs"], "phrases": rebuild["phrases"],
             "vqvae_steps": vqvae["steps"], "diffusion_steps": diffusion["steps"],
-            "tokenized": tokens}
+            "tokenized": tokens, "evaluation": rendered.get("evaluation")}
 
 
 def _tiny(load, name: str, steps: int):

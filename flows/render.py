@@ -16,6 +16,7 @@ from prefect.artifacts import (create_markdown_artifact, create_progress_artifac
 from prefect.cache_policies import NO_CACHE
 
 from storage.db import PhraseDatabase
+from storage.evaluation_store import EVALUATION_NAME
 from storage.home import Home
 from storage.locks import folder_lock
 from storage.token_store import read_tokens
@@ -61,11 +62,14 @@ def render_flow(performances: Path, out: Path, home: Path,
                 config: RenderConfig | Path | None = None,
                 diffusion_checkpoint: Path | None = None, vqvae_checkpoint: Path | None = None,
                 force: bool = False, retrieval: bool | None = None, device: str | None = None,
-                db: str | None = None, sampler: dict | None = None) -> dict:
+                db: str | None = None, sampler: dict | None = None,
+                evaluate: bool = True) -> dict:
     """Render every recording under `performances` into `out` with the home's diffusion model
     and VQ-VAE (or the given checkpoints); returns one record per performance and the counts.
     `retrieval` overrides the config's retrieval.enabled; `sampler` (kind, steps,
-    guidance_scale, eta) overrides fields of the config's or the checkpoint's sampler."""
+    guidance_scale, eta) overrides fields of the config's or the checkpoint's sampler.
+    `evaluate` judges the folder's renders at the end (`echelon evaluate --renders`) when this
+    run rendered anything."""
     config = _config(config, retrieval)
     layout = Home(home)
     diffusion_checkpoint = Path(diffusion_checkpoint or layout.diffusion_checkpoint)
@@ -90,7 +94,23 @@ def render_flow(performances: Path, out: Path, home: Path,
                "records": [r.to_json() for r in result.records], "rendered": result.rendered,
                "skipped": result.skipped, "failed": result.failed}
     _publish(summary, performances, diffusion_checkpoint, vqvae_checkpoint)
+    judged = out / EVALUATION_NAME
+    if evaluate and any(r.status == "ok" for r in result.records):  # again only when new
+        fresh = result.rendered or not judged.is_file()
+        summary["evaluation"] = _evaluate(out, layout, db) if fresh else str(judged)
     return summary
+
+
+def _evaluate(out: Path, layout: Home, db: str | None) -> str | None:
+    """Judge the folder's renders (a subflow: its report sits beside the render's); a failure
+    here is logged, the renders stand."""
+    from flows.evaluate import evaluate_flow
+
+    try:
+        return evaluate_flow(renders=out, home=layout.root, db=db)["evaluation"]
+    except Exception as error:  # noqa: BLE001 - the renders are done whatever the judge says
+        get_run_logger().warning("evaluation of %s failed: %s", out, error)
+        return None
 
 
 def _config(config: RenderConfig | Path | None, retrieval: bool | None) -> RenderConfig:

@@ -28,6 +28,7 @@ class Home:
     faiss = _Under("phrases.faiss")
     artifacts = _Under("artifacts")
     tokens = _Under("artifacts", "tokens.parquet")
+    evaluations = _Under("artifacts", "evaluations.parquet")  # every evaluation, appended
     validation_renders = _Under("artifacts", "validation_renders")
     checkpoints = _Under("checkpoints")
     vqvae_checkpoints = _Under("checkpoints", "vqvae")

@@ -70,7 +70,8 @@ def query(artifacts: Path | str, sql: str) -> tuple[list[str], list[tuple]]:
     artifacts = Path(artifacts)
     con = duckdb.connect()
     try:
-        for name in (*DATASETS, "tokens"):  # tokens.parquet: written by `echelon tokenize`
+        # tokens.parquet is written by `echelon tokenize`, evaluations.parquet by `evaluate`
+        for name in (*DATASETS, "tokens", "evaluations"):
             file = artifacts / f"{name}.parquet"
             if file.is_file():
                 con.read_parquet(str(file)).create_view(name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 
 import flows  # noqa: F401  (keeps Prefect offline before anything imports it)
-from flows.cli import analysis, models, motion, render, service
+from flows.cli import analysis, evaluate, models, motion, render, service
 
 app = typer.Typer(
     name="echelon",
@@ -30,6 +30,7 @@ COMMANDS = (
     ("detokenize", models.detokenize),
     ("train-diffusion", models.train_diffusion),
     ("render", render.render),
+    ("evaluate", evaluate.evaluate),
     ("export", models.export),
     ("validate-performance", motion.validate_performance),
     ("server", service.server),

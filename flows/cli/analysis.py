@@ -150,7 +150,7 @@ def stats(home: HomeOption = None, db: DbOption = None, as_json: JsonOption = Fa
 
 
 def sql(
-    query: Annotated[str, typer.Argument(help="DuckDB SQL; views: tracks, beats, phrases, phrase_features, embeddings.")],
+    query: Annotated[str, typer.Argument(help="DuckDB SQL; views: tracks, beats, phrases, phrase_features, embeddings, tokens, evaluations.")],
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:

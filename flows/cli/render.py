@@ -12,6 +12,12 @@ from flows.cli.common import (CheckpointOption, DbOption, DeviceOption, Diffusio
                               HomeOption, JsonOption, config_or_fail, console, diffusion_checkpoint,
                               emit, fail, failing, home_dir, vqvae_checkpoint)
 
+RenderConfigOption = Annotated[Path | None, typer.Option(
+    "--config", help="Render config YAML (default: configs/render.yaml).", dir_okay=False)]
+EvaluateOption = Annotated[bool, typer.Option(
+    "--evaluate/--no-evaluate", help="Judge the renders at the end (echelon evaluate --renders: "
+                                     "evaluation.parquet and a report).")]
+
 
 def render(
     performances: Annotated[Path, typer.Option("--performances", help="Folder of performance "
@@ -20,9 +26,7 @@ def render(
     out: Annotated[Path, typer.Option("--out", help="Folder for the WAVs and renders.parquet.",
                                       file_okay=False)],
     home: HomeOption = None,
-    config: Annotated[Path | None, typer.Option(
-        "--config", help="Render config YAML (default: configs/render.yaml).",
-        dir_okay=False)] = None,
+    config: RenderConfigOption = None,
     sampler: Annotated[str | None, typer.Option(
         "--sampler", help="ddim or dpm_solver (euler/heun for flow-matching models); default: "
                           "the config's, else the checkpoint's.")] = None,
@@ -37,6 +41,7 @@ def render(
                                            "tempo and energy (needs rebuild + tokenize).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Render again what is already "
                                                         "rendered with the same settings.")] = False,
+    evaluate: EvaluateOption = True,
     diffusion_checkpoint_path: DiffusionCheckpointOption = None,
     checkpoint: CheckpointOption = None,
     device: DeviceOption = None,
@@ -54,20 +59,19 @@ def render(
 
     if not performances.is_dir():
         fail(f"{performances}: performance folder does not exist")
-    cfg = config_or_fail(load_render_config, config)
-    diffusion_path = diffusion_checkpoint(diffusion_checkpoint_path, home)
-    vqvae_path = vqvae_checkpoint(checkpoint, home)
+    cfg = config_or_fail(load_render_config, config).model_copy(update={
+        k: v for k, v in (("batch_size", batch_size), ("seed", seed)) if v is not None})
+    models = {"diffusion_checkpoint": diffusion_checkpoint(diffusion_checkpoint_path, home),
+              "vqvae_checkpoint": vqvae_checkpoint(checkpoint, home)}
     overrides = {k: v for k, v in (("kind", sampler), ("steps", steps),
                                    ("guidance_scale", guidance)) if v is not None}
-    cfg = cfg.model_copy(update={k: v for k, v in (("batch_size", batch_size), ("seed", seed))
-                                 if v is not None})
     from flows.render import render_flow
 
     with failing(CheckpointError, FolderBusy, ValueError, first_line=True):
         summary = render_flow(performances=performances.resolve(), out=out.resolve(),
-                              home=home_dir(home), config=cfg, diffusion_checkpoint=diffusion_path,
-                              vqvae_checkpoint=vqvae_path, force=force, retrieval=retrieval,
-                              device=device, db=db, sampler=overrides or None)
+                              home=home_dir(home), config=cfg, force=force, retrieval=retrieval,
+                              device=device, db=db, sampler=overrides or None,
+                              evaluate=evaluate, **models)
     records = _records(summary)
     emit(records, as_json, lambda: _print_renders(records, summary))
     if summary["failed"]:

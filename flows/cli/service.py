@@ -61,13 +61,14 @@ def _print_demo(summary: dict, home: Path) -> None:
     console.print(table)
     for label, key in (("phrase database", "phrase_db"), ("tokens", "tokens"),
                        ("VQ-VAE", "vqvae_checkpoint"), ("diffusion model", "diffusion_checkpoint"),
-                       ("render manifest", "manifest"), ("motion-audio pairs", "pairs")):
+                       ("render manifest", "manifest"), ("evaluation", "evaluation"),
+                       ("motion-audio pairs", "pairs")):
         console.print(f"{label:>19}: {summary[key]}")
     api = os.environ.get("PREFECT_API_URL")
     if api:
         console.print(f"Prefect UI: {api.removesuffix('/api')}/runs (flow runs echelon-demo, "
                       f"dataset-rebuild, vqvae-training, tokenize-library, diffusion-training, "
-                      f"render)")
+                      f"render, evaluate-renders)")
     else:
         console.print(f"To see these runs in the Prefect UI: `echelon server --home {home}` in "
                       f"another shell, `export PREFECT_API_URL=http://127.0.0.1:4200/api`, then "
@@ -115,7 +116,7 @@ def serve(
 ) -> None:
     """Register Echelon's deployments with the Prefect server at $PREFECT_API_URL and run
     their flows when scheduled or triggered: nightly-rebuild (cron from the config), tokenize,
-    train-vqvae, train-diffusion, render. Runs until stopped (Ctrl-C)."""
+    train-vqvae, train-diffusion, render, evaluate. Runs until stopped (Ctrl-C)."""
     from tasks.config import load_service_config
 
     if not os.environ.get("PREFECT_API_URL"):

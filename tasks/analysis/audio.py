@@ -76,12 +76,7 @@ def load_audio(path: Path | str, sample_rate: int = 44100) -> Audio:
     """Decode `path` to mono float32 at `sample_rate`; raise an `AudioError` subclass when it
     is missing, empty, not audio, truncated, non-finite, shorter than 2 s or silent."""
     path = Path(path)
-    if not path.is_file():
-        raise AudioMissingError(path, "file does not exist")
-    if path.stat().st_size == 0:
-        raise AudioEmptyError(path, "file is empty (0 bytes)")
-
-    data, source_rate = _decode(path)  # (N, C) float32
+    data, source_rate = read_frames(path)  # (N, C) float32
     if data.size == 0:
         raise AudioEmptyError(path, "file holds no audio frames")
     channels = data.shape[1]
@@ -101,6 +96,17 @@ def load_audio(path: Path | str, sample_rate: int = 44100) -> Audio:
     if source_rate != sample_rate:
         mono = resample(mono, source_rate, sample_rate)
     return Audio(str(path), mono, sample_rate, source_rate, channels)
+
+
+def read_frames(path: Path | str) -> tuple[np.ndarray, int]:
+    """(N, C) float32 frames as the file stores them, and its sample rate; an AudioError when
+    it is missing, empty, not audio or truncated."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioMissingError(path, "file does not exist")
+    if path.stat().st_size == 0:
+        raise AudioEmptyError(path, "file is empty (0 bytes)")
+    return _decode(path)
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:

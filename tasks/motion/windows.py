@@ -1,8 +1,9 @@
 """Conditioning windows: what the encoder sees for each frame, and which frame each latent gets.
 
 The encoder runs once per motion frame (30 Hz); the diffusion model wants one vector per
-VQ-VAE latent frame (its config's `latent_rate`: 44,100 / 64 ≈ 689 Hz at full size). Each latent frame takes the motion frame nearest
-to its own time, so a motion event at time t conditions the latent frame of time t.
+VQ-VAE latent frame (its config's `latent_rate`: 44,100 / 64 ≈ 689 Hz at full size). Each
+latent frame takes the motion frame nearest to its own time, so a motion event at time t
+conditions the latent frame of time t.
 """
 
 from __future__ import annotations

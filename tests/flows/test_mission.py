@@ -49,7 +49,7 @@ def test_render_with_retrieval_resume_and_a_bad_recording(demo, tmp_path):
     shutil.copytree(home / "performances", performances)
     out = tmp_path / "out"
     args = ("render", "--performances", performances, "--out", out, "--home", home,
-            "--retrieval", "--steps", 4, "--json")
+            "--retrieval", "--steps", 4, "--no-evaluate", "--json")
     records = json.loads(invoke(*args).stdout)
     assert [r["action"] for r in records] == ["rendered", "rendered"]
     for r in records:
@@ -60,6 +60,7 @@ def test_render_with_retrieval_resume_and_a_bad_recording(demo, tmp_path):
     result = invoke(*args, code=1)
     records = json.loads(result.stdout)
     assert [r["action"] for r in records] == ["skipped", "skipped", "failed"]
+    assert not (out / "evaluation.parquet").exists()  # --no-evaluate
     assert result.stderr.count("\n") == 1 and "zz_broken.parquet" in result.stderr
     manifest = {r.performance: r for r in read_manifest(out / "renders.parquet")}
     assert manifest[str(performances / "zz_broken.parquet")].status == "failed"
@@ -80,3 +81,20 @@ def test_export_for_the_real_time_engine(demo, tmp_path):
     summary = json.loads(result.stdout)
     assert summary["denoiser_max_abs_diff"] < 1e-4 and summary["encoder_max_abs_diff"] < 1e-4
     assert (tmp_path / "denoiser.pt").is_file() and (tmp_path / "encoder.pt").is_file()
+
+
+def test_evaluate_the_demo_renders_with_floors_and_ceilings(demo):
+    home, summary = demo
+    renders = home / "renders"
+    result = invoke("evaluate", "--renders", renders, "--home", home, "--json")
+    figures = json.loads(result.stdout)
+    assert figures["renders"] == 2 and figures["evaluation"] == str(renders / "evaluation.parquet")
+    for key in ("tempo_follow", "beat_align", "beat_f", "onset_coverage", "onset_hit"):
+        assert figures[f"floor_{key}"] is not None and figures[f"ceiling_{key}"] is not None, key
+    assert figures["ceiling_tempo_follow"] == 1.0  # the demo's tracks, against their dancers
+    assert figures["ceiling_onset_coverage"] == 1.0  # each original against itself
+    assert figures["ceiling_frechet"] < figures["floor_frechet"]  # the library's own vs noise
+    assert figures["frechet_low"] <= figures["frechet_high"]
+    history = json.loads(invoke("sql", "SELECT count(*) AS n FROM evaluations", "--home", home,
+                                "--json").stdout)
+    assert history[0]["n"] >= 2 * 3  # the demo's own evaluation and this one

@@ -1,16 +1,19 @@
 """The render flow in the Prefect UI: one task run per round of batches, read back through
-the API, so a render is not one opaque box."""
+the API, so a render is not one opaque box; the evaluation's report beside it."""
 
+import math
 import shutil
 
 from flows.render import render_flow
+from storage.evaluation_store import read_evaluation
 from tasks.config import RenderConfig, SamplerConfig
 
 
 def test_a_render_of_three_performances_shows_one_task_run_per_round(
         prefect_harness, tiny_render_checkpoints, performance_folder, tmp_path):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterKey, FlowRunFilter,
+                                                FlowRunFilterId)
 
     folder = tmp_path / "performances"
     folder.mkdir()
@@ -36,3 +39,16 @@ def test_a_render_of_three_performances_shows_one_task_run_per_round(
                for r in runs if r.name.startswith("round "))
     assert {"plan render", "load diffusion model and VQ-VAE"} <= {
         r.name.rsplit("-", 1)[0] for r in runs}
+
+    # the render judged itself: floors from shuffled pairings (no pairs here: no ceilings)
+    rows = read_evaluation(summary["evaluation"])
+    assert [r["performance"] for r in rows][-1] == "(summary)" and len(rows) == 4
+    assert all(0.0 <= r["floor_beat_align"] <= 1.0 for r in rows[:3]
+               if not math.isnan(r["floor_beat_align"]))
+    assert all(r["diffusion_sha256"] for r in rows[:3])
+    assert (tmp_path / "artifacts" / "evaluations.parquet").is_file()  # the home's history
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(
+            any_=["evaluation-summary", "evaluation-report"])))
+    report = next(a for a in artifacts if a.key == "evaluation-report")
+    assert "floor (shuffled)" in report.data and "data:image/png;base64," in report.data
