@@ -59,9 +59,9 @@ def evaluate_flow(renders: Path, home: Path, db: str | None = None) -> dict:
 
 def summary_table(summary: dict) -> list[dict]:
     """One row per judged figure: the renders' mean, its floor and its ceiling."""
-    return [{"figure": key, "renders": _cell(summary.get(key)),
-             "floor": _cell(summary.get(f"floor_{key}")),
-             "ceiling": _cell(summary.get(f"ceiling_{key}"))}
+    return [{"figure": key, "renders": figure_text(summary.get(key)),
+             "floor": figure_text(summary.get(f"floor_{key}")),
+             "ceiling": figure_text(summary.get(f"ceiling_{key}"))}
             for key in (*JUDGED, "frechet", "kad") if key in summary]
 
 
@@ -77,18 +77,19 @@ def _publish(result: RenderEvaluation, pairings, renders: Path) -> None:
              "|---|---|---|---|"]
     lines += [f"| {r['figure']} | {r['renders']} | {r['floor']} | {r['ceiling']} |"
               for r in summary_table(result.summary)]
-    s = result.summary
-    lines += ["", f"Levels (no floor or ceiling: louder is not better): loudness "
-              f"{_cell(s.get('lufs'))} LUFS, clipping {_cell(s.get('clipping'))}, silence "
-              f"{_cell(s.get('silence'))}, seam ratio {_cell(s.get('seam_ratio'))}; tempo octave "
-              f"errors: {s['tempo_octave_errors']}.", ""]
+    levels = ", ".join(f"{name} {figure_text(result.summary.get(key))}" for name, key in (
+        ("loudness (LUFS)", "lufs"), ("clipping", "clipping"), ("silence", "silence"),
+        ("seam ratio", "seam_ratio")))
+    lines += ["", f"Levels (no floor or ceiling: louder is not better): {levels}; tempo octave "
+              f"errors: {result.summary['tempo_octave_errors']}.", ""]
     lines += [f"![{p.stem}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})"
               for p in images]
     create_markdown_artifact(key="evaluation-report", markdown="\n".join(lines),
                              description="Does the audio follow the motion?")
 
 
-def _cell(value) -> str:
+def figure_text(value) -> str:
+    """A figure for a person: three decimals, — where it does not apply."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     return f"{value:.3f}" if isinstance(value, float) else str(value)

@@ -63,20 +63,44 @@ def export_parquet(db: PhraseDatabase, artifacts: Path | str) -> dict[str, int]:
     return {name: len(r) for name, r in rows.items()}
 
 
-def query(artifacts: Path | str, sql: str) -> tuple[list[str], list[tuple]]:
-    """DuckDB over the artifacts, each dataset a view of its own name."""
+READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
+
+
+def query(artifacts: Path | str, sql: str, allow_writes: bool = False,
+          ) -> tuple[list[str], list[tuple]]:
+    """DuckDB over the artifacts, each dataset a view of its own name. Read-only unless
+    `allow_writes`: only SELECT/EXPLAIN statements, no file but the artifacts themselves (no
+    COPY TO, ATTACH, read_csv('/etc/…'), extension installs), and the settings locked so a
+    query cannot undo that. A refused statement raises ValueError or duckdb.PermissionException."""
     import duckdb
 
     artifacts = Path(artifacts)
     con = duckdb.connect()
     try:
+        views = []
         # tokens.parquet is written by `echelon tokenize`, evaluations.parquet by `evaluate`
         for name in (*DATASETS, "tokens", "evaluations"):
             file = artifacts / f"{name}.parquet"
             if file.is_file():
                 con.read_parquet(str(file)).create_view(name)
+                views.append(str(file))
+        if not allow_writes:
+            _read_only(con, sql, views)
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description] if cursor.description else []
         return columns, cursor.fetchall()
     finally:
         con.close()
+
+
+def _read_only(con, sql: str, files: list[str]) -> None:
+    kinds = [s.type.name for s in con.extract_statements(sql)]
+    refused = [k for k in kinds if k not in READ_ONLY_STATEMENTS]
+    if refused:
+        raise ValueError(f"{refused[0]} statements are refused: `echelon sql` reads the "
+                         f"artifacts (SELECT); --allow-writes opens it up")
+    con.execute("SET allowed_paths = $files", {"files": files})
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET lock_configuration = true")

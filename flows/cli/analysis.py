@@ -152,9 +152,12 @@ def stats(home: HomeOption = None, db: DbOption = None, as_json: JsonOption = Fa
 def sql(
     query: Annotated[str, typer.Argument(help="DuckDB SQL; views: tracks, beats, phrases, phrase_features, embeddings, tokens, evaluations.")],
     home: HomeOption = None,
+    allow_writes: Annotated[bool, typer.Option(
+        "--allow-writes", help="Let the query write files, attach databases and load "
+                               "extensions (off: read-only over the artifacts).")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """DuckDB SQL over the Parquet artifacts."""
+    """DuckDB SQL over the Parquet artifacts, read-only unless --allow-writes."""
     import duckdb
 
     from storage.home import Home
@@ -164,8 +167,8 @@ def sql(
     if not artifacts.is_dir():
         fail(f"{artifacts}: no artifacts yet; run `echelon rebuild` first")
     try:
-        columns, rows = run_query(artifacts, query)
-    except duckdb.Error as error:
+        columns, rows = run_query(artifacts, query, allow_writes)
+    except (duckdb.Error, ValueError) as error:
         fail(str(error).splitlines()[0])
 
     def show() -> None:

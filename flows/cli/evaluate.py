@@ -54,6 +54,7 @@ def evaluate(
 
 def _evaluate_one(audio: Path, performance: Path, reference: Path | None, offset: float | None,
                   audio_offset: float | None, as_json: bool) -> None:
+    from flows.evaluate import figure_text
     from tasks.analysis.audio import AudioError
     from tasks.config import load_analysis_config, load_echelon_config
     from tasks.evaluation.facts import audio_facts
@@ -71,10 +72,11 @@ def _evaluate_one(audio: Path, performance: Path, reference: Path | None, offset
     figures, best = score(pairing), ceiling(pairing)
 
     def show() -> None:
-        table = Table("figure", "value", "ceiling (reference)", title=f"{audio} against {performance}")
+        table = Table("figure", "value", "ceiling (reference)",
+                      title=f"{audio} against {performance}")
         for key, value in contract(figures).items():
             top = contract(best)[key] if best else None
-            table.add_row(key, _fmt(value), _fmt(top))
+            table.add_row(key, figure_text(value), figure_text(top))
         console.print(table)
         console.print("floors come from shuffled pairings: judge a folder with --renders DIR")
         if facts.error:
@@ -84,7 +86,7 @@ def _evaluate_one(audio: Path, performance: Path, reference: Path | None, offset
 
 
 def _evaluate_renders(renders: Path, home: Path | None, db: str | None, as_json: bool) -> None:
-    from flows.evaluate import evaluate_flow, summary_table
+    from flows.evaluate import evaluate_flow, figure_text, summary_table
 
     from storage.render_manifest import MANIFEST_NAME
 
@@ -100,15 +102,12 @@ def _evaluate_renders(renders: Path, home: Path | None, db: str | None, as_json:
         for row in summary_table(summary):
             table.add_row(row["figure"], row["renders"], row["floor"], row["ceiling"])
         console.print(table)
-        console.print(f"loudness {_fmt(summary.get('lufs'))} LUFS · clipping "
-                      f"{_fmt(summary.get('clipping'))} · silence {_fmt(summary.get('silence'))}"
-                      f" · octave errors {summary['tempo_octave_errors']} · written to "
+        levels = " · ".join(f"{name} {figure_text(summary.get(name))}"
+                            for name in ("lufs", "clipping", "silence"))
+        console.print(f"{levels} · octave errors {summary['tempo_octave_errors']} · written to "
                       f"{result['evaluation']}")
         for item in result["skipped"]:
-            console.print(f"[yellow]not evaluated: {item['performance']}: {item['reason']}[/yellow]")
+            console.print(f"[yellow]not evaluated: {item['performance']}: "
+                          f"{item['reason']}[/yellow]")
 
     emit({**summary, "evaluation": result["evaluation"]}, as_json, show)
-
-
-def _fmt(value) -> str:
-    return "—" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)

@@ -92,6 +92,9 @@ def server(
 
     service = config_or_fail(load_service_config).server
     host, port = host or service.host, port or service.port
+    if not _loopback(host):
+        print(f"echelon: warning: --host {host} opens the Prefect API and UI, which have no "
+              f"authentication, to every machine that can reach this one", file=sys.stderr)
     layout = Home(home_dir(home))
     prefect_home = layout.prefect
     prefect_home.mkdir(parents=True, exist_ok=True)
@@ -129,3 +132,12 @@ def serve(
     with failing(ValueError):
         deployments = build_deployments(service, home_dir(home), library)
     prefect_serve(*deployments, pause_on_shutdown=False)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

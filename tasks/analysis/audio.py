@@ -102,6 +102,8 @@ def read_frames(path: Path | str) -> tuple[np.ndarray, int]:
     """(N, C) float32 frames as the file stores them, and its sample rate; an AudioError when
     it is missing, empty, not audio or truncated."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise NotAudioError(path, "not a regular file (a device, a pipe or a folder)")
     if not path.is_file():
         raise AudioMissingError(path, "file does not exist")
     if path.stat().st_size == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,13 +47,13 @@ def discover(library: Path | str) -> list[FileStat]:
         if path.suffix.lower() not in AUDIO_SUFFIXES or path.name.startswith("."):
             continue
         if path.is_file():
-            stat = path.stat()
-        elif path.is_symlink():  # dangling: listed, so that it is recorded as missing
-            stat = path.lstat()
+            info = path.stat()
+        elif path.is_symlink():  # dangling, or to a device: listed, so it is recorded with why
+            info = path.lstat()
         else:
             continue
         # The library's own spelling of the path (not the symlink target): it is the track's name.
-        found.append(FileStat(os.path.abspath(path), stat.st_size, stat.st_mtime_ns))
+        found.append(FileStat(os.path.abspath(path), info.st_size, info.st_mtime_ns))
     return found
 
 
@@ -73,8 +74,8 @@ def plan_rebuild(files: list[FileStat], stored: dict[str, Fingerprint],
         if same_config and (known.size, known.mtime_ns) == (f.size, f.mtime_ns):
             plan.skipped.append(f.path)
             continue
-        try:
-            digest = content_hash(f.path)
+        try:  # a link to a device or a pipe would be read forever: only files are hashed
+            digest = content_hash(f.path) if stat.S_ISREG(os.stat(f.path).st_mode) else "unreadable"
         except OSError:
             digest = "unreadable"  # analysis will record why
         if same_config and known.content_hash == digest:

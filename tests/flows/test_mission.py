@@ -9,6 +9,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from flows.cli import app
+from storage.evaluation_store import read_evaluation
 from storage.render_manifest import read_manifest
 from tasks.motion.recording import load_performance
 
@@ -83,18 +84,18 @@ def test_export_for_the_real_time_engine(demo, tmp_path):
     assert (tmp_path / "denoiser.pt").is_file() and (tmp_path / "encoder.pt").is_file()
 
 
-def test_evaluate_the_demo_renders_with_floors_and_ceilings(demo):
+def test_the_demo_renders_are_judged_with_floors_and_ceilings(demo):
     home, summary = demo
-    renders = home / "renders"
-    result = invoke("evaluate", "--renders", renders, "--home", home, "--json")
-    figures = json.loads(result.stdout)
-    assert figures["renders"] == 2 and figures["evaluation"] == str(renders / "evaluation.parquet")
+    rows = read_evaluation(home / "renders" / "evaluation.parquet")  # the render's own subflow
+    judged = rows[-1]
+    assert judged["performance"] == "(summary)" and judged["renders"] == 2
     for key in ("tempo_follow", "beat_align", "beat_f", "onset_coverage", "onset_hit"):
-        assert figures[f"floor_{key}"] is not None and figures[f"ceiling_{key}"] is not None, key
-    assert figures["ceiling_tempo_follow"] == 1.0  # the demo's tracks, against their dancers
-    assert figures["ceiling_onset_coverage"] == 1.0  # each original against itself
-    assert figures["ceiling_frechet"] < figures["floor_frechet"]  # the library's own vs noise
-    assert figures["frechet_low"] <= figures["frechet_high"]
+        assert judged[f"floor_{key}"] is not None and judged[f"ceiling_{key}"] is not None, key
+    assert judged["ceiling_tempo_follow"] == 1.0  # the demo's tracks, against their dancers
+    assert judged["ceiling_onset_coverage"] == 1.0  # each original against itself
+    assert judged["ceiling_frechet"] < judged["floor_frechet"]  # the library's own vs noise
+    assert judged["frechet_low"] <= judged["frechet_high"]
+    assert all(r["diffusion_sha256"] for r in rows[:-1])
     history = json.loads(invoke("sql", "SELECT count(*) AS n FROM evaluations", "--home", home,
                                 "--json").stdout)
-    assert history[0]["n"] >= 2 * 3  # the demo's own evaluation and this one
+    assert history[0]["n"] == 3  # two renders and the summary, appended in the home

@@ -1,6 +1,7 @@
 """The render flow in the Prefect UI: one task run per round of batches, read back through
 the API, so a render is not one opaque box; the evaluation's report beside it."""
 
+import json
 import math
 import shutil
 
@@ -52,3 +53,15 @@ def test_a_render_of_three_performances_shows_one_task_run_per_round(
             any_=["evaluation-summary", "evaluation-report"])))
     report = next(a for a in artifacts if a.key == "evaluation-report")
     assert "floor (shuffled)" in report.data and "data:image/png;base64," in report.data
+
+    # and through the CLI: the summary of the same folder, again
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["evaluate", "--renders", str(tmp_path / "out"), "--home",
+                                      str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["renders"] == 3 and figures["ceiling_beat_align"] is None  # no pairs here
+    assert figures["floor_tempo_follow"] is not None and "frechet" not in figures  # no library
