@@ -8,15 +8,20 @@ with only off-beat hats, drumless breaks), writes them as WAV, and analyses each
 - madmom DBN: madmom's own RNNDownBeatProcessor + DBNDownBeatTrackingProcessor on the file
 - librosa: beat_track; sections by agglomerative clustering given the true section count
 
-Usage: .venv/bin/python bench/analysis.py [--tracks 10] [--seed 2026]
+With `--corpus DIR` (a folder built by `../shared/eval/make_h2corpus.py DIR`: real, human-made
+songs with truth from their source files) the same table is printed for those songs too.
+
+Usage: .venv/bin/python bench/analysis.py [--tracks 10] [--seed 2026] [--corpus DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -82,37 +87,46 @@ def score(method, tracks) -> dict:
     return {**row, "seconds": seconds, "worst_beat_f": float(np.min(scores["beat_f"]))}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tracks", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=2026)
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class CorpusTrack:
+    """A real song with truth from its source file (../shared/eval/make_h2corpus.py)."""
 
-    rng = np.random.default_rng(args.seed)
+    beats: np.ndarray
+    downbeats: np.ndarray
+    section_starts: np.ndarray  # phrase starts, the first one included
+
+    @property
+    def boundaries(self) -> np.ndarray:
+        return self.section_starts[1:]
+
+
+def corpus_tracks(folder: Path) -> list[tuple[Path, CorpusTrack]]:
+    """OUT/tracks/*.wav and OUT/truth.json as written by make_h2corpus.py."""
+    truth = json.loads((folder / "truth.json").read_text())
+    return [(folder / "tracks" / name,
+             CorpusTrack(np.asarray(t["beats"], float), np.asarray(t["downbeats"], float),
+                         np.asarray(t["phrase_starts"], float)))
+            for name, t in sorted(truth.items())]
+
+
+def generated_tracks(count: int, seed: int) -> list:
+    rng = np.random.default_rng(seed)
     folder = Path(tempfile.mkdtemp(prefix="echelon-bench-"))
     tracks = []
-    for i in range(args.tracks):
+    for i in range(count):
         spec = random_spec(rng, offhat_intro=i % 3 != 2, drumless_break=i % 4 != 3)
         track = render(spec)
         tracks.append((write_track(track, folder / f"track_{i:02d}.wav"), track))
-    total_audio = sum(t.spec.duration_s for _, t in tracks)
-    print(f"{len(tracks)} generated tracks, {total_audio / 60:.1f} min of audio, "
-          f"{min(t.spec.bpm for _, t in tracks):.0f}–{max(t.spec.bpm for _, t in tracks):.0f} BPM, "
-          f"{sum(t.spec.sections[0].arrangement == 'intro_offhats' for _, t in tracks)} off-beat-hat intros, "
-          f"{sum(any(s.arrangement.startswith('break') for s in t.spec.sections) for _, t in tracks)} drumless breaks")
+    return tracks
 
-    methods = {
-        "echelon (madmom)": lambda p, t: echelon(p, AnalysisConfig()),
-        "echelon (librosa)": lambda p, t: echelon(p, AnalysisConfig(beats=BeatsConfig(backend="librosa"))),
-        "madmom DBN alone": lambda p, t: madmom_alone(p),
-        "librosa": lambda p, t: librosa_alone(p, len(t.section_starts)),
-    }
-    # Warm-up: model loading and numba compilation are one-off costs, not per-file ones.
-    for method in methods.values():
-        method(tracks[0][0], tracks[0][1])
 
+def report(title: str, tracks: list, methods: dict) -> dict:
+    """One table: every method on `tracks`, time relative to madmom alone."""
+    import soundfile as sf
+
+    total_audio = sum(sf.info(str(path)).duration for path, _ in tracks)
+    print(f"\n{title}: {len(tracks)} tracks, {total_audio / 60:.1f} min of audio")
     rows = {name: score(method, tracks) for name, method in methods.items()}
-
     madmom_time = rows["madmom DBN alone"]["seconds"]
     header = f"{'method':<20}{'beat F':>8}{'(worst)':>9}{'downbeat F':>12}{'section F':>11}" \
              f"{'RTF':>8}{'time/madmom':>13}"
@@ -124,14 +138,40 @@ def main() -> None:
         print(f"{name:<20}{cell('beat_f', 8)}{cell('worst_beat_f', 9)}{cell('downbeat_f', 12)}"
               f"{cell('section_f', 11)}{row['seconds'] / total_audio:>8.4f}"
               f"{row['seconds'] / madmom_time:>12.2f}×")
-    ours = rows["echelon (madmom)"]
-    ratio = ours["seconds"] / madmom_time
-    print(f"targets: beat F ≥ {TARGETS['beat_f']}, downbeat F ≥ {TARGETS['downbeat_f']}, "
-          f"section F ≥ {TARGETS['section_f']}, time ≤ {TARGETS['time_ratio']}× madmom — "
-          + ("all met" if ours["beat_f"] >= TARGETS["beat_f"] and ours["downbeat_f"] >= TARGETS["downbeat_f"]
-             and ours["section_f"] >= TARGETS["section_f"] and ratio <= TARGETS["time_ratio"] else "NOT all met"))
-    print("librosa's sections are given the true section count (an oracle advantage); "
-          "madmom has no section model and librosa no downbeat model (—).")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tracks", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--corpus", type=Path, default=None,
+                        help="also the real songs of a corpus folder (tracks/*.wav, truth.json)")
+    args = parser.parse_args()
+
+    tracks = generated_tracks(args.tracks, args.seed)
+    methods = {
+        "echelon (madmom)": lambda p, t: echelon(p, AnalysisConfig()),
+        "echelon (librosa)": lambda p, t: echelon(p, AnalysisConfig(beats=BeatsConfig(backend="librosa"))),
+        "madmom DBN alone": lambda p, t: madmom_alone(p),
+        "librosa": lambda p, t: librosa_alone(p, len(t.section_starts)),
+    }
+    # Warm-up: model loading and numba compilation are one-off costs, not per-file ones.
+    for method in methods.values():
+        method(tracks[0][0], tracks[0][1])
+
+    rows = report("generated house", tracks, methods)
+    if args.corpus is not None:
+        report(f"real songs ({args.corpus})", corpus_tracks(args.corpus), methods)
+    ours, ratio = rows["echelon (madmom)"], rows["echelon (madmom)"]["seconds"] / rows[
+        "madmom DBN alone"]["seconds"]
+    met = all(ours[k] >= TARGETS[k] for k in ("beat_f", "downbeat_f", "section_f")) \
+        and ratio <= TARGETS["time_ratio"]
+    print(f"targets on the generated set: beat F ≥ {TARGETS['beat_f']}, downbeat F ≥ "
+          f"{TARGETS['downbeat_f']}, section F ≥ {TARGETS['section_f']}, time ≤ "
+          f"{TARGETS['time_ratio']}× madmom — {'all met' if met else 'NOT all met'}")
+    print("section F at ±0.5 s; librosa's sections are given the true section count (an oracle "
+          "advantage); madmom has no section model and librosa no downbeat model (—).")
 
 
 if __name__ == "__main__":
