@@ -18,11 +18,12 @@ from prefect.futures import as_completed
 from prefect.runtime import flow_run
 
 from flows.runners import RunnerKind, make_task_runner
-from storage.db import PhraseDatabase
+from storage.db import PhraseDatabase, check_integrity
 from storage.home import Home
 from storage.locks import folder_lock
 from storage.parquet_store import export_parquet
 from storage.vector_index import load_or_rebuild
+from tasks.analysis.audio import decoder_fingerprint
 from tasks.config import AnalysisConfig, load_analysis_config
 from tasks.dataset.rebuild import analyze_file, config_hash, discover, plan_rebuild
 
@@ -56,11 +57,12 @@ def rebuild_lock(layout: Home):
 def _rebuild(library: Path, layout: Home, db: str | None, config: AnalysisConfig,
              task_runner, logger) -> dict:
     database = PhraseDatabase.open(layout.db_url(db))
+    check_integrity(database.engine)
     run_id = str(flow_run.get_id() or uuid.uuid4())
     database.start_run(run_id, str(library))
 
     files = discover(library)
-    plan = plan_rebuild(files, database.fingerprints(), config_hash(config))
+    plan = plan_rebuild(files, database.fingerprints(), config_hash(config), decoder_fingerprint())
     database.touch(plan.touched)
     removed = database.remove_tracks(plan.removed)
     logger.info("%d files: %d to analyse, %d unchanged, %d removed", len(files),

@@ -7,13 +7,14 @@ from it whenever they disagree.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import (BigInteger, Engine, Float, ForeignKey, Integer, LargeBinary, String,
-                        create_engine, delete, event, func, inspect, select, text)
+                        create_engine, delete, event, exc, func, inspect, select, text)
 from sqlalchemy.orm import (DeclarativeBase, Mapped, Session, mapped_column, relationship,
                             sessionmaker)
 
@@ -36,6 +37,8 @@ class Track(Base):
     config_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))  # "ok" | "failed"
     error: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decoders: Mapped[str | None] = mapped_column(String(64), nullable=True)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     sample_rate: Mapped[int | None] = mapped_column(Integer, nullable=True)
     channels: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -91,10 +94,56 @@ class Failure(Base):
     detail: Mapped[str] = mapped_column(String(1024))
 
 
-def open_database(url: str) -> Engine:
-    """Engine with the schema created; SQLite gets WAL and enforced foreign keys."""
-    if url.startswith("sqlite:///"):
+class DatabaseDamaged(RuntimeError):
+    """A database file that SQLite cannot read or whose pages are inconsistent."""
+
+    def __init__(self, url: str, detail: str):
+        super().__init__(
+            f"{url.removeprefix('sqlite:///')}: the phrase database is damaged ({detail}); it is "
+            "the source of truth, so restore it from a backup, or move it aside and run "
+            "`echelon rebuild` to analyse the library again")
+
+
+def open_database(url: str, read_only: bool = False) -> Engine:
+    """Engine with the schema created; SQLite gets WAL and enforced foreign keys.
+
+    `read_only` (the commands that only look): nothing is created or migrated, and SQLite
+    opens the file read-only, so `stats` and `search` work in a home they cannot write."""
+    if url.startswith("sqlite:///") and not read_only:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _open_read_only(url) if read_only else _open(url)
+    except exc.DatabaseError as error:  # "file is not a database", "malformed"
+        if "not a database" in str(error) or "malformed" in str(error):
+            raise DatabaseDamaged(url, str(error.orig)) from error
+        raise
+
+
+def check_integrity(engine: Engine) -> None:
+    """SQLite's page check (seconds on a large library): run before a rebuild writes, so
+    damage is reported before more is built on it."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        problems = [row[0] for row in connection.execute(text("PRAGMA quick_check(5)"))]
+    if problems != ["ok"]:
+        raise DatabaseDamaged(str(engine.url), " ".join(" ".join(problems).split())[:300])
+
+
+def _open_read_only(url: str) -> Engine:
+    if not url.startswith("sqlite:///"):
+        return create_engine(url)
+    path = url.removeprefix("sqlite:///")
+    # A WAL database needs its -shm file even to be read; where the folder cannot be written
+    # that file cannot be made, and nobody can be writing there: read it as immutable.
+    flags = "mode=ro" if os.access(os.path.dirname(path) or ".", os.W_OK) else "immutable=1"
+    engine = create_engine(f"sqlite:///file:{path}?{flags}&uri=true")
+    with engine.connect() as connection:
+        connection.execute(text("SELECT count(*) FROM sqlite_master"))  # damage shows here
+    return engine
+
+
+def _open(url: str) -> Engine:
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
@@ -146,8 +195,8 @@ class PhraseDatabase:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str) -> "PhraseDatabase":
-        return cls(open_database(url))
+    def open(cls, url: str, read_only: bool = False) -> "PhraseDatabase":
+        return cls(open_database(url, read_only))
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -158,9 +207,10 @@ class PhraseDatabase:
         """path → fingerprint of every stored track."""
         with self.session() as s:
             rows = s.execute(select(Track.path, Track.size, Track.mtime_ns, Track.content_hash,
-                                    Track.config_hash)).all()
-        return {r.path: Fingerprint(r.size, r.mtime_ns, r.content_hash, r.config_hash)
-                for r in rows}
+                                    Track.config_hash, Track.status, Track.reason,
+                                    Track.decoders)).all()
+        return {r.path: Fingerprint(r.size, r.mtime_ns, r.content_hash, r.config_hash, r.status,
+                                    r.reason, r.decoders) for r in rows}
 
     def audio_tracks(self) -> list[AudioTrack]:
         """Every track analysed without error, by path."""
@@ -182,7 +232,8 @@ class PhraseDatabase:
         track = Track(
             path=record.path, content_hash=record.content_hash, size=record.size,
             mtime_ns=record.mtime_ns, config_hash=record.config_hash, status=record.status,
-            error=record.error, duration_s=record.duration_s, sample_rate=record.sample_rate,
+            error=record.error, reason=record.reason, decoders=record.decoders,
+            duration_s=record.duration_s, sample_rate=record.sample_rate,
             channels=record.channels, tempo_bpm=record.tempo_bpm,
             beats=np.asarray(record.beats, np.float64).tobytes(),
             positions=np.asarray(record.positions, np.int8).tobytes(),

@@ -66,6 +66,12 @@ def export_parquet(db: PhraseDatabase, artifacts: Path | str) -> dict[str, int]:
 READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
 
 
+# Who writes each artifact again: they are all derived, so a damaged one is repaired by a rerun.
+REPAIR = {**{name: "`echelon rebuild` writes it again from the database" for name in DATASETS},
+          "tokens": "`echelon tokenize` writes it again",
+          "evaluations": "`echelon evaluate` writes it again"}
+
+
 def query(artifacts: Path | str, sql: str, allow_writes: bool = False,
           ) -> tuple[list[str], list[tuple]]:
     """DuckDB over the artifacts, each dataset a view of its own name. Read-only unless
@@ -82,7 +88,11 @@ def query(artifacts: Path | str, sql: str, allow_writes: bool = False,
         for name in (*DATASETS, "tokens", "evaluations"):
             file = artifacts / f"{name}.parquet"
             if file.is_file():
-                con.read_parquet(str(file)).create_view(name)
+                try:
+                    con.read_parquet(str(file)).create_view(name)
+                except duckdb.Error as error:  # a garbled footer, a truncated copy
+                    raise ValueError(f"{file}: not a readable Parquet file "
+                                     f"({str(error).splitlines()[0]}); {REPAIR[name]}") from error
                 views.append(str(file))
         if not allow_writes:
             _read_only(con, sql, views)

@@ -29,6 +29,7 @@ class TrackRecord:
     status: str  # "ok" | "failed"
     error: str | None = None
     reason: str | None = None  # the failure's short tag (missing, truncated, …)
+    decoders: str | None = None  # the decoders the analysis had (a failure is retried when they change)
     duration_s: float | None = None
     sample_rate: int | None = None
     channels: int | None = None
@@ -48,6 +49,9 @@ class Fingerprint:
     mtime_ns: int
     content_hash: str
     config_hash: str
+    status: str = "ok"
+    reason: str | None = None  # a failure's tag
+    decoders: str | None = None  # the decoders a failure was met with
 
 
 @dataclass(frozen=True)

@@ -2,19 +2,23 @@
 
 Exact inner-product search while the set is small; HNSW once it is large, kept only if its
 recall@10 against exact search on a sample of the data clears `min_recall`. The file is
-derived data: written atomically, checked against the database's ids on open, and rebuilt
-from the stored embeddings when it is missing, unreadable or disagrees — never served stale.
+derived data: written atomically and sealed with its own SHA-256 and the digest of the vectors
+it was built from; on open both are checked, and it is rebuilt from the stored embeddings when
+it is missing, unreadable, corrupt or disagrees — never served stale.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from storage.atomic import atomic_path
+from storage.atomic import atomic_path, write_text
+from storage.stamps import file_sha256
 
 EXACT_LIMIT = 50_000  # below this, flat search is fast enough (≈ms) and exact
 
@@ -39,9 +43,25 @@ class PhraseIndex:
         scores, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         return scores, ids
 
-    def save(self, path: Path | str) -> None:
+    def save(self, path: Path | str, vectors_digest: str = "") -> None:
+        """The index, then its seal: the file's SHA-256 and the digest of the vectors it was
+        built from. A kill between the two leaves a seal that does not match: rebuilt."""
+        path = Path(path)
         with atomic_path(path) as tmp:
             faiss.write_index(self.index, str(tmp))
+        write_text(seal_path(path), json.dumps({"file_sha256": file_sha256(path),
+                                                "vectors": vectors_digest}))
+
+
+def seal_path(path: Path) -> Path:
+    return path.with_name(path.name + ".seal.json")
+
+
+def vectors_digest(ids: np.ndarray, vectors: np.ndarray) -> str:
+    """Changes with any stored id or vector: an index built from other vectors is stale."""
+    digest = hashlib.sha256(np.ascontiguousarray(ids, np.int64).tobytes())
+    digest.update(np.ascontiguousarray(vectors, np.float32).tobytes())
+    return digest.hexdigest()
 
 
 def build_index(ids: np.ndarray, vectors: np.ndarray, exact_limit: int = EXACT_LIMIT,
@@ -80,20 +100,35 @@ def recall_at_k(exact: faiss.Index, approximate: faiss.Index, vectors: np.ndarra
 
 
 def load_or_rebuild(path: Path | str, ids: np.ndarray, vectors: np.ndarray) -> tuple[PhraseIndex, bool]:
-    """The index at `path` if it holds exactly `ids`; else one rebuilt from `vectors` and saved.
+    """The index at `path` if its seal matches the file's bytes and exactly these ids and
+    vectors; else one rebuilt from `vectors` and saved (kept in memory only when the home
+    cannot be written, so a read-only home can still be searched).
 
     Returns (index, rebuilt).
     """
     path = Path(path)
-    if path.is_file():
-        try:
-            index = faiss.read_index(str(path))
-            stored = faiss.vector_to_array(index.id_map).astype(np.int64)
-            if index.ntotal == len(ids) and np.array_equal(np.sort(stored), np.sort(ids)):
-                kind = "hnsw" if "HNSW" in type(faiss.downcast_index(index.index)).__name__ else "flat"
-                return PhraseIndex(index, kind), False
-        except (RuntimeError, AttributeError):
-            pass  # unreadable or not an IDMap2: rebuilt below
+    expected = vectors_digest(ids, vectors)
+    index = _sealed_index(path, expected)
+    if index is not None and index.ntotal == len(ids):
+        kind = "hnsw" if "HNSW" in type(faiss.downcast_index(index.index)).__name__ else "flat"
+        return PhraseIndex(index, kind), False
     fresh = build_index(ids, vectors)
-    fresh.save(path)
+    try:
+        fresh.save(path, expected)
+    except OSError:
+        pass  # a read-only or full home: serve the rebuilt index without keeping it
     return fresh, True
+
+
+def _sealed_index(path: Path, expected_vectors: str) -> faiss.Index | None:
+    """The stored index, or None when it is missing, unreadable, or its seal says that its
+    bytes changed (corruption the ids alone do not show) or that it holds other vectors."""
+    try:
+        seal = json.loads(seal_path(path).read_text())
+        if seal.get("vectors") != expected_vectors or seal.get("file_sha256") != file_sha256(path):
+            return None
+        index = faiss.read_index(str(path))
+        faiss.vector_to_array(index.id_map)  # an IDMap2, or AttributeError
+        return index
+    except (OSError, ValueError, RuntimeError, AttributeError):
+        return None

@@ -60,6 +60,8 @@ class MotionConfig(_Frozen):
     window_future: int = Field(15, ge=0)
     max_dropout_s: float = Field(0.25, ge=0)  # longer NaN/Inf runs are errors, shorter are filled
     max_gap_s: float = Field(0.5, gt=0)  # longest allowed silence of one device's clock
+    max_abs_value: float = Field(1000.0, gt=0)  # a LatentState value beyond this is junk
+    max_duration_s: float = Field(4 * 3600.0, gt=0)  # longest performance accepted
 
 
 class EncoderConfig(_Frozen):

@@ -6,6 +6,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.csv as pacsv  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 import pytest  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
@@ -189,7 +192,8 @@ def tiny_render_checkpoints(trained_vqvae, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def performance_folder(tmp_path_factory) -> Path:
-    """Two generated performances (≈2 s and ≈4 s at 120 BPM) and one malformed recording."""
+    """Two generated performances (≈2 s and ≈4 s at 120 BPM) and the bad recordings a careless
+    user or a broken exporter brings (see BAD_RECORDINGS)."""
     from synthetic.performances import dance, write_performance
     from synthetic.tracks import SectionSpec, TrackSpec, render
 
@@ -199,4 +203,27 @@ def performance_folder(tmp_path_factory) -> Path:
         write_performance(dance(track, np.random.default_rng(i), 100.0),
                           folder / f"show_{i}.parquet")
     (folder / "broken.csv").write_text("t,device,z0\n0.0,0,1.0\n0.1,0,oops\n")
+    write_bad_recordings(pq.read_table(folder / "show_0.parquet"), folder)
     return folder
+
+
+BAD_RECORDINGS = ("broken.csv", "clocks_apart.parquet", "duplicate_header.csv",
+                  "huge_values.parquet", "odd_sections.parquet")
+
+
+def write_bad_recordings(good: pa.Table, folder: Path) -> None:
+    """Each made from a good recording with one thing wrong."""
+    import pyarrow.compute as pc
+
+    names = good.column_names
+    pacsv.write_csv(good.rename_columns([n if n != "z24" else "z3" for n in names]),
+                    folder / "duplicate_header.csv")
+    huge = good["z5"].to_numpy().copy()
+    huge[3] = 1e30
+    pq.write_table(good.set_column(names.index("z5"), "z5", pa.array(huge)),
+                   folder / "huge_values.parquet")
+    apart = pc.add(good["t"], pc.multiply(good["device"].cast(pa.float64()), 3e5))
+    pq.write_table(good.set_column(names.index("t"), "t", apart), folder / "clocks_apart.parquet")
+    lists = pa.array([[1, 2]] * good.num_rows)
+    table = good.drop_columns(["section"]) if "section" in names else good
+    pq.write_table(table.append_column("section", lists), folder / "odd_sections.parquet")

@@ -9,6 +9,7 @@ import typer
 
 import flows  # noqa: F401  (keeps Prefect offline before anything imports it)
 from flows.cli import analysis, evaluate, models, motion, render, service
+from flows.cli.errors import one_line_errors
 
 app = typer.Typer(
     name="echelon",
@@ -41,4 +42,5 @@ for name, command in COMMANDS:
 
 
 def main() -> None:
-    app()
+    with one_line_errors():
+        app()

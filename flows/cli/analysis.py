@@ -101,7 +101,7 @@ def _open_search(home: Path | None, db: str | None):
     if not layout.has_database(db):
         fail(f"{layout.root}: no phrase database here; run "
              f"`echelon rebuild --library DIR --home {layout.root}` first")
-    database = PhraseDatabase.open(layout.db_url(db))
+    database = PhraseDatabase.open(layout.db_url(db), read_only=True)
     ids, vectors = database.embeddings()
     index, _ = load_or_rebuild(layout.faiss, ids, vectors)
     return database, index

@@ -33,6 +33,13 @@ class AudioMissingError(AudioError):
     reason = "missing"
 
 
+class AudioUnreadableError(AudioError):
+    """The file is there but the machine will not let us read it (permissions, I/O error):
+    nothing is known about its content, so a rebuild tries it again next time."""
+
+    reason = "unreadable"
+
+
 class AudioEmptyError(AudioError):
     reason = "empty"
 
@@ -108,7 +115,22 @@ def read_frames(path: Path | str) -> tuple[np.ndarray, int]:
         raise AudioMissingError(path, "file does not exist")
     if path.stat().st_size == 0:
         raise AudioEmptyError(path, "file is empty (0 bytes)")
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise AudioUnreadableError(path, f"cannot be read: {error.strerror or error}") from error
     return _decode(path)
+
+
+def decoder_fingerprint() -> str:
+    """Which decoders this machine has: libsndfile's version and whether ffmpeg and GStreamer
+    (audioread's back ends for MP3/M4A) are installed. A file refused under one set of
+    decoders may decode under another."""
+    import shutil
+
+    tools = [name for name in ("ffmpeg", "gst-launch-1.0") if shutil.which(name)]
+    return f"{sf.__libsndfile_version__}+{'+'.join(tools) or 'none'}"
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
@@ -146,12 +168,20 @@ def _header_promises_more(extra_info: str) -> bool:
     return bool(_SHORT_CHUNK.search(extra_info or ""))
 
 
+_fallback_decoders: str | None = None
+
+
 def _decode_fallback(path: Path) -> tuple[np.ndarray, int]:
     """MP3/M4A and friends through audioread; anything it cannot open is not audio."""
     import warnings
 
+    import audioread
     import librosa
 
+    global _fallback_decoders
+    if _fallback_decoders != (current := decoder_fingerprint()):
+        audioread.available_backends(flush_cache=True)  # it caches its back ends per process
+        _fallback_decoders = current
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -14,7 +14,7 @@ import numpy as np
 
 from storage.records import Fingerprint, PhraseRecord, TrackRecord
 from storage.stamps import content_hash
-from tasks.analysis.audio import AudioError
+from tasks.analysis.audio import AudioError, decoder_fingerprint
 from tasks.analysis.embedding import phrase_embedding, phrase_id
 from tasks.analysis.track import analyze_track
 from tasks.config import AnalysisConfig
@@ -24,9 +24,10 @@ AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".
 
 @dataclass(frozen=True)
 class FileStat:
-    path: str
+    path: str  # absolute; bytes that are not UTF-8 are shown as \xNN (see `name_error`)
     size: int
     mtime_ns: int
+    name_error: str | None = None  # why the file cannot be opened by its stored name
 
 
 @dataclass
@@ -53,8 +54,24 @@ def discover(library: Path | str) -> list[FileStat]:
         else:
             continue
         # The library's own spelling of the path (not the symlink target): it is the track's name.
-        found.append(FileStat(os.path.abspath(path), info.st_size, info.st_mtime_ns))
+        name, name_error = storable_name(os.path.abspath(path))
+        found.append(FileStat(name, info.st_size, info.st_mtime_ns, name_error))
     return found
+
+
+def storable_name(path: str) -> tuple[str, str | None]:
+    """The path as the database can store it, and why it cannot be opened by that name.
+
+    A name that is not valid UTF-8 (a Latin-1 name from an old drive) cannot be stored as
+    text; it is recorded under a readable spelling, as a failure that says how to fix it,
+    instead of stopping the whole run."""
+    try:
+        path.encode("utf-8")
+        return path, None
+    except UnicodeEncodeError:
+        shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return shown, ("the file name is not valid UTF-8; rename it "
+                       "(e.g. `convmv -f latin1 -t utf8 --notest FILE`)")
 
 
 def config_hash(config: AnalysisConfig) -> str:
@@ -62,22 +79,29 @@ def config_hash(config: AnalysisConfig) -> str:
     return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
 
 
+# Failures that say nothing about the file itself: tried again on every run.
+RETRIED_EVERY_RUN = frozenset({"unreadable"})
+
+
 def plan_rebuild(files: list[FileStat], stored: dict[str, Fingerprint],
-                 analysis_config_hash: str) -> RebuildPlan:
-    """Size and mtime first; the content is hashed only for files whose size or mtime moved."""
+                 analysis_config_hash: str, decoders: str | None = None) -> RebuildPlan:
+    """Size and mtime first; the content is hashed only for files whose size or mtime moved.
+
+    A failure is cached like a result, except one the machine caused: an unreadable file is
+    tried again every run, and every failed file is tried again once the decoders changed
+    (`decoders`: see `tasks.analysis.audio.decoder_fingerprint`), so an MP3 refused before
+    ffmpeg was installed is analysed after."""
     plan = RebuildPlan()
     present = set()
     for f in files:
         present.add(f.path)
         known = stored.get(f.path)
-        same_config = known is not None and known.config_hash == analysis_config_hash
+        same_config = (known is not None and known.config_hash == analysis_config_hash
+                       and not _worth_retrying(known, decoders))
         if same_config and (known.size, known.mtime_ns) == (f.size, f.mtime_ns):
             plan.skipped.append(f.path)
             continue
-        try:  # a link to a device or a pipe would be read forever: only files are hashed
-            digest = content_hash(f.path) if stat.S_ISREG(os.stat(f.path).st_mode) else "unreadable"
-        except OSError:
-            digest = "unreadable"  # analysis will record why
+        digest = _content_digest(f)
         if same_config and known.content_hash == digest:
             plan.skipped.append(f.path)
             plan.touched[f.path] = f.mtime_ns
@@ -87,11 +111,29 @@ def plan_rebuild(files: list[FileStat], stored: dict[str, Fingerprint],
     return plan
 
 
+def _worth_retrying(known: Fingerprint, decoders: str | None) -> bool:
+    if known.status != "failed":
+        return False
+    return known.reason in RETRIED_EVERY_RUN or (decoders is not None
+                                                 and known.decoders != decoders)
+
+
+def _content_digest(f: FileStat) -> str:
+    if f.name_error:
+        return "bad_name"
+    try:  # a link to a device or a pipe would be read forever: only files are hashed
+        return content_hash(f.path) if stat.S_ISREG(os.stat(f.path).st_mode) else "unreadable"
+    except OSError:
+        return "unreadable"  # analysis will record why
+
+
 def analyze_file(file: FileStat, digest: str, config: AnalysisConfig) -> TrackRecord:
     """Analyse one file into a record; a file that cannot be analysed becomes a failed record
     with its reason, never an exception, so the batch goes on."""
     base = dict(path=file.path, content_hash=digest, size=file.size, mtime_ns=file.mtime_ns,
-                config_hash=config_hash(config))
+                config_hash=config_hash(config), decoders=decoder_fingerprint())
+    if file.name_error:
+        return TrackRecord(**base, status="failed", error=file.name_error, reason="bad_name")
     try:
         result = analyze_track(file.path, config)
     except AudioError as error:

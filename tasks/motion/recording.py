@@ -123,9 +123,10 @@ def load_performance(path: Path | str, config: MotionConfig = MotionConfig()) ->
     t = _numeric(table["t"], "t", issues)
     device = _numeric(table["device"], "device", issues)
     z = np.stack([_numeric(table[c], c, issues) for c in Z_COLUMNS], axis=1)  # (N, 25)
-    sections = _sections(table) if "section" in columns else None
+    sections = _sections(table, issues) if "section" in columns else None
 
     issues += _check_devices(device)
+    issues += _check_range(z, config.max_abs_value)
     rows_of = {d: np.flatnonzero(device == d) for d in range(N_DEVICES)}
     warnings: list[Issue] = []
     for d, rows in rows_of.items():
@@ -133,6 +134,8 @@ def load_performance(path: Path | str, config: MotionConfig = MotionConfig()) ->
         errors, notes = _check_dropouts(t, z, rows, config.max_dropout_s)
         issues += errors
         warnings += notes
+    if not issues:
+        issues += _check_devices_overlap(t, rows_of, config.max_gap_s, config.max_duration_s)
     if issues:
         raise PerformanceError(path, _sorted(issues))
 
@@ -148,6 +151,7 @@ def read_recording(path: Path) -> pa.Table:
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
+            _refuse_duplicate_names(path, pq.read_schema(path).names)  # else unreadable by name
             return pq.read_table(path)
         if suffix == ".csv":
             return _read_csv_as_text(path)
@@ -157,6 +161,13 @@ def read_recording(path: Path) -> pa.Table:
         raise PerformanceError(path, [Issue(None, None, reason)]) from error
     raise PerformanceError(path, [Issue(None, None, f"unknown format {suffix!r}: "
                                                     "expected .parquet or .csv")])
+
+
+def _refuse_duplicate_names(path: Path, names: list[str]) -> None:
+    issues = [Issue(None, n, f"column appears {names.count(n)} times")
+              for n in sorted(set(names)) if names.count(n) > 1]
+    if issues:
+        raise PerformanceError(path, issues)
 
 
 def _read_csv_as_text(path: Path) -> pa.Table:
@@ -172,6 +183,8 @@ def _read_csv_as_text(path: Path) -> pa.Table:
 def _check_columns(path: Path, table: pa.Table) -> set[str]:
     columns = set(table.column_names)
     issues = [Issue(None, c, "missing column") for c in REQUIRED_COLUMNS if c not in columns]
+    issues += [Issue(None, c, f"column appears {table.column_names.count(c)} times")
+               for c in sorted(columns) if table.column_names.count(c) > 1]
     known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
     issues += [Issue(None, c, "unexpected column") for c in table.column_names if c not in known]
     if table.num_rows == 0:
@@ -207,6 +220,34 @@ def _check_devices(device: np.ndarray) -> list[Issue]:
               for r in bad[:MAX_REPORTED]]
     issues += [Issue(int(r) + 1, "device", "device id is empty") for r in missing[:MAX_REPORTED]]
     return issues
+
+
+def _check_range(z: np.ndarray, max_abs: float) -> list[Issue]:
+    """Finite values far outside what a motion model emits: a unit or export bug, not motion."""
+    rows, cols = np.nonzero(np.isfinite(z) & (np.abs(z) > max_abs))
+    return [Issue(int(r) + 1, Z_COLUMNS[c],
+                  f"value {z[r, c]:.3g} is outside ±{max_abs:g} (motion.max_abs_value)")
+            for r, c in zip(rows[:MAX_REPORTED], cols[:MAX_REPORTED])]
+
+
+def _check_devices_overlap(t: np.ndarray, rows_of: dict[int, np.ndarray], max_gap_s: float,
+                           max_duration_s: float) -> list[Issue]:
+    """The devices together: one clock with no hole longer than a device may pause, and no
+    longer than a performance can be. Two phones whose clocks were never synchronised look
+    like one performance lasting days."""
+    spans = sorted((float(t[rows[0]]), float(t[rows[-1]]), d) for d, rows in rows_of.items()
+                   if len(rows))
+    for (_, first_end, a), (second_start, second_end, b) in zip(spans, spans[1:]):
+        if second_start - first_end > max_gap_s:
+            return [Issue(None, "t", f"the devices' clocks do not overlap: device {a} ends at "
+                                     f"{first_end:.6g} s, device {b} starts at "
+                                     f"{second_start:.6g} s ({second_start - first_end:.3g} s "
+                                     "later); put both phones on one clock")]
+    duration = max(end for _, end, _ in spans) - spans[0][0]
+    if duration > max_duration_s:
+        return [Issue(None, "t", f"the performance lasts {duration:.6g} s; the limit is "
+                                 f"{max_duration_s:g} s (motion.max_duration_s)")]
+    return []
 
 
 def _check_clock(t: np.ndarray, rows: np.ndarray, device: int, max_gap_s: float) -> list[Issue]:
@@ -274,9 +315,16 @@ def _fill_dropouts(times: np.ndarray, z: np.ndarray) -> np.ndarray:
     return z
 
 
-def _sections(table: pa.Table) -> np.ndarray:
+def _sections(table: pa.Table, issues: list[Issue]) -> np.ndarray | None:
     column = table["section"]
-    if not pa.types.is_string(column.type):
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+            or pa.types.is_integer(kind) or pa.types.is_null(kind)):
+        issues.append(Issue(None, "section", f"expected text labels, found {kind}"))
+        return None
+    if not pa.types.is_string(kind):
         column = column.cast(pa.string())
     values = column.to_numpy(zero_copy_only=False)
     return np.array([v.strip() if isinstance(v, str) and v.strip() else "" for v in values],

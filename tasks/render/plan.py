@@ -98,8 +98,10 @@ def plan_renders(paths: list[Path], out_dir: Path, models: RenderModels, config:
             continue
         try:
             performance = load_performance(path, models.echelon.motion)
-        except PerformanceError as error:
-            plan.records[key] = RenderRecord(key, digest, "failed", error=str(error),
+        except Exception as error:  # noqa: BLE001 - one recording never stops the batch
+            reason = str(error) if isinstance(error, PerformanceError) else \
+                f"{path}: cannot be read ({type(error).__name__}: {error})"
+            plan.records[key] = RenderRecord(key, digest, "failed", error=reason,
                                              settings_hash=settings, rendered_at=utc_now())
             plan.failed.append(key)
             continue

@@ -32,7 +32,7 @@ def library(tmp_path_factory):
 
 BAD_INPUTS = {"notes.wav": "not_audio", "empty.flac": "empty", "truncated.wav": "truncated",
               "nan.wav": "non_finite", "short.wav": "too_short", "silent.wav": "silent",
-              "gone.wav": "missing"}
+              "gone.wav": "missing", "caf\\xe9.wav": "bad_name"}
 
 
 def bad_inputs(folder):
@@ -51,6 +51,8 @@ def bad_inputs(folder):
     sf.write(folder / "short.wav", tone[:44100], 44100)
     sf.write(folder / "silent.wav", np.zeros_like(tone), 44100)
     (folder / "gone.wav").symlink_to(folder / "deleted-long-ago.wav")
+    sf.write(folder / "latin1.wav", tone, 44100)  # a good file whose name is not UTF-8
+    os.rename(folder / "latin1.wav", os.fsencode(folder) + b"/caf\xe9.wav")
 
 
 def _state(home):

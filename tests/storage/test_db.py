@@ -1,4 +1,5 @@
 import sqlite3
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -55,3 +56,46 @@ def test_a_missing_required_column_is_a_clear_error(tmp_path):
         con.execute("CREATE TABLE runs (id VARCHAR PRIMARY KEY)")
     with pytest.raises(SchemaError, match="runs lacks the required column library"):
         open_database(f"sqlite:///{path}")
+
+
+def _filled(tmp_path, tracks: int = 200) -> str:
+    url = f"sqlite:///{tmp_path / 'phrases.db'}"
+    db = PhraseDatabase.open(url)
+    db.start_run("r1", "lib")
+    for i in range(tracks):
+        record = _record(f"/music/{i:04d}.wav", 4)
+        phrases = tuple(replace(p, id=10 * i + p.index) for p in record.phrases)
+        db.save_record(replace(record, phrases=phrases), "r1")
+    db.engine.dispose()
+    with sqlite3.connect(tmp_path / "phrases.db") as connection:  # everything into the main file
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return url
+
+
+def test_read_only_open_reads_and_never_writes(tmp_path):
+    url = _filled(tmp_path, tracks=3)
+    before = (tmp_path / "phrases.db").read_bytes()
+    db = PhraseDatabase.open(url, read_only=True)
+    assert db.stats()["tracks"] == 3 and len(db.embeddings()[0]) == 12
+    with pytest.raises(Exception, match="readonly"):
+        db.start_run("r2", "lib")
+    db.engine.dispose()
+    assert (tmp_path / "phrases.db").read_bytes() == before
+
+
+def test_damage_is_named_with_what_to_do(tmp_path):
+    from storage.db import DatabaseDamaged, check_integrity
+
+    url = _filled(tmp_path)
+    path = tmp_path / "phrases.db"
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatabaseDamaged, match="echelon rebuild"):
+        check_integrity(PhraseDatabase.open(url).engine)
+
+    path.write_bytes(b"not a database, just junk" * 100)  # a corrupt header
+    for read_only in (False, True):
+        with pytest.raises(DatabaseDamaged, match="damaged"):
+            PhraseDatabase.open(url, read_only=read_only)

@@ -47,3 +47,14 @@ def test_no_file_but_the_artifacts_can_be_read(artifacts, sql):
 def test_allow_writes_opens_it_up(artifacts, tmp_path):
     query(artifacts, f"COPY tracks TO '{tmp_path / 'out.csv'}'", allow_writes=True)
     assert (tmp_path / "out.csv").read_text().startswith("path,tempo_bpm")
+
+
+def test_a_garbled_footer_says_what_repairs_it(artifacts):
+    file = artifacts / "tracks.parquet"
+    data = bytearray(file.read_bytes())
+    data[-12:] = b"\x00" * 12  # the footer's length and magic
+    file.write_bytes(bytes(data))
+    with pytest.raises(ValueError) as caught:
+        query(artifacts, "SELECT 1")
+    message = str(caught.value)
+    assert "tracks.parquet" in message and "echelon rebuild" in message and "\n" not in message

@@ -26,3 +26,29 @@ def test_large_sets_get_hnsw_only_with_a_recall_check():
     assert index.kind == "hnsw" and index.recall_at_10 >= 0.95
     impossible = build_index(ids, vectors, exact_limit=1000, min_recall=1.01)
     assert impossible.kind == "flat"
+
+
+def test_an_index_whose_bytes_or_vectors_changed_is_rebuilt(tmp_path):
+    from storage.vector_index import load_or_rebuild
+
+    rng = np.random.default_rng(2)
+    vectors = _unit(rng, 500)
+    ids = np.arange(1, 501)
+    path = tmp_path / "phrases.faiss"
+    _, rebuilt = load_or_rebuild(path, ids, vectors)
+    assert rebuilt
+    index, rebuilt = load_or_rebuild(path, ids, vectors)
+    assert not rebuilt
+
+    data = bytearray(path.read_bytes())  # 256 random bytes mid-file: the ids stay intact
+    middle = len(data) // 2
+    data[middle:middle + 256] = rng.integers(0, 256, 256, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    index, rebuilt = load_or_rebuild(path, ids, vectors)
+    scores, found = index.search(vectors[:10], 1)
+    assert rebuilt and found[:, 0].tolist() == ids[:10].tolist()
+    assert np.all(scores <= 1.0 + 1e-5)  # cosine, not the 1e35 of junk
+
+    other = _unit(rng, 500)  # same ids, other embeddings (a new embedding version)
+    index, rebuilt = load_or_rebuild(path, ids, other)
+    assert rebuilt and index.search(other[:1], 1)[1][0, 0] == ids[0]

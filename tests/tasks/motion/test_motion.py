@@ -196,3 +196,47 @@ def test_unreadable_files(tmp_path, name, content, reason):
 
 def test_missing_file(tmp_path):
     assert errors_of(tmp_path / "nope.csv") == [(None, None, "file does not exist")]
+
+
+def test_a_duplicated_header_column_is_named(tmp_path):
+    path = write_csv(tmp_path / "dup.csv", columns(seconds=1.0))
+    lines = path.read_text().splitlines()
+    lines[0] = lines[0].replace("z24", "z3")  # a column pasted twice, another one lost
+    path.write_text("\n".join(lines) + "\n")
+    errors = errors_of(path)
+    assert (None, "z3", "column appears 2 times") in errors
+    assert (None, "z24", "missing column") in errors
+    table = pa.table(columns(seconds=1.0))
+    pq.write_table(table.append_column("t", table["t"]), tmp_path / "dup.parquet")
+    assert (None, "t", "column appears 2 times") in errors_of(tmp_path / "dup.parquet")
+
+
+def test_a_section_column_of_another_type_is_an_issue(tmp_path):
+    cols = columns(seconds=1.0)
+    cols["section"] = [[1, 2]] * len(cols["t"])  # a list per row, not a label
+    pq.write_table(pa.table(cols), tmp_path / "sections.parquet")
+    [(row, column, reason)] = errors_of(tmp_path / "sections.parquet")
+    assert (row, column) == (None, "section") and "expected text labels" in reason
+
+
+def test_implausible_values_are_refused(tmp_path):
+    cols = columns(seconds=1.0)
+    cols["z7"][9] = 1e30  # finite, so no dropout: junk that would render as "ok"
+    errors = errors_of(write_csv(tmp_path / "huge.csv", cols))
+    assert errors == [(10, "z7", "value 1e+30 is outside ±1000 (motion.max_abs_value)")]
+
+
+@pytest.mark.parametrize("apart_s", [3e5, 1e12])
+def test_phones_whose_clocks_are_far_apart_are_refused(tmp_path, apart_s):
+    one = columns(seconds=2.0, devices=(0,))
+    other = columns(seconds=2.0, devices=(1,), t0=10.0 + apart_s)
+    cols = {k: one[k] + other[k] for k in one}
+    [(row, column, reason)] = errors_of(write_csv(tmp_path / "apart.csv", cols))
+    assert column == "t" and "clocks" in reason and "do not overlap" in reason
+
+
+def test_a_performance_longer_than_the_limit_is_refused(tmp_path):
+    cols = columns(seconds=3.0, rate=2.0)
+    errors = errors_of(write_csv(tmp_path / "long.csv", cols), MotionConfig(max_duration_s=2.0))
+    assert [(r, c) for r, c, _ in errors] == [(None, "t")]
+    assert "lasts 2.5 s" in errors[0][2]

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import BAD_RECORDINGS
 from storage.render_manifest import read_manifest
 from storage.stamps import file_sha256
 from tasks.config import RenderConfig, SamplerConfig
@@ -46,9 +47,12 @@ def test_a_folder_with_a_malformed_file_renders_every_good_one(models, performan
     paths = find_performances(performance_folder)
     outcome = render_performances(paths, tmp_path, models, CONFIG)
     by_name = {Path(r.performance).name: r for r in outcome.records}
-    assert [Path(p).name for p in outcome.failed] == ["broken.csv"]
-    bad = by_name["broken.csv"]
-    assert bad.status == "failed" and "broken.csv" in bad.error and bad.wav is None
+    assert sorted(Path(p).name for p in outcome.failed) == list(BAD_RECORDINGS)
+    for name in BAD_RECORDINGS:
+        bad = by_name[name]
+        assert bad.status == "failed" and name in bad.error and bad.wav is None
+    assert "do not overlap" in by_name["clocks_apart.parquet"].error
+    assert "1e+30" in by_name["huge_values.parquet"].error
 
     for name in ("show_0.parquet", "show_1.parquet"):
         record = by_name[name]
