@@ -109,6 +109,13 @@ def read_frames(path: Path | str) -> tuple[np.ndarray, int]:
     """(N, C) float32 frames as the file stores them, and its sample rate; an AudioError when
     it is missing, empty, not audio or truncated."""
     path = Path(path)
+    info = read_frames_checked(path)
+    return _decode(path, info) if info is not None else decode_whole(path)
+
+
+def read_frames_checked(path: Path) -> sf._SoundFileInfo | None:
+    """libsndfile's view of a file that exists, is not empty and can be read; None when
+    libsndfile cannot read its format (then `decode_whole` tries ffmpeg or GStreamer)."""
     if path.exists() and not path.is_file():
         raise NotAudioError(path, "not a regular file (a device, a pipe or a folder)")
     if not path.is_file():
@@ -120,7 +127,10 @@ def read_frames(path: Path | str) -> tuple[np.ndarray, int]:
             handle.read(1)
     except OSError as error:
         raise AudioUnreadableError(path, f"cannot be read: {error.strerror or error}") from error
-    return _decode(path)
+    try:
+        return sf.info(str(path))
+    except sf.LibsndfileError:
+        return None
 
 
 def decoder_fingerprint() -> str:
@@ -141,13 +151,9 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndar
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def _decode(path: Path) -> tuple[np.ndarray, int]:
+def _decode(path: Path, info) -> tuple[np.ndarray, int]:
     """(frames, channels) float32 and the file's sample rate."""
-    try:
-        info = sf.info(str(path))
-    except sf.LibsndfileError:
-        return _decode_fallback(path)
-    if _header_promises_more(info.extra_info):
+    if header_promises_more(info.extra_info):
         raise AudioTruncatedError(path, "file is shorter than its header says (truncated)")
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
@@ -164,14 +170,14 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
 _SHORT_CHUNK = re.compile(r"^(data|SSND)\s*:\s*\d+\s*\(should be \d+\)", re.MULTILINE)
 
 
-def _header_promises_more(extra_info: str) -> bool:
+def header_promises_more(extra_info: str) -> bool:
     return bool(_SHORT_CHUNK.search(extra_info or ""))
 
 
 _fallback_decoders: str | None = None
 
 
-def _decode_fallback(path: Path) -> tuple[np.ndarray, int]:
+def decode_whole(path: Path) -> tuple[np.ndarray, int]:
     """MP3/M4A and friends through audioread; anything it cannot open is not audio."""
     import warnings
 

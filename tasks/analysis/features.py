@@ -43,19 +43,66 @@ def frame_features(
     n_mels: int = 64,
     n_mfcc: int = 20,
 ) -> FrameFeatures:
-    stft = np.abs(librosa.stft(samples, n_fft=n_fft, hop_length=hop_length))  # (1 + n_fft/2, T)
-    power = stft**2
-    mel = librosa.feature.melspectrogram(S=power, sr=sample_rate, n_mels=n_mels)
-    mel_db = librosa.power_to_db(mel, ref=1.0, top_db=None).astype(np.float32)
-    mel_db = np.maximum(mel_db, -100.0)
-    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=n_mfcc).astype(np.float32)
-    chroma = librosa.feature.chroma_stft(S=power, sr=sample_rate).astype(np.float32)
-    onset = librosa.onset.onset_strength(S=mel_db, sr=sample_rate).astype(np.float32)
-    rms = librosa.feature.rms(S=stft, frame_length=n_fft)[0]
-    rms_db = librosa.amplitude_to_db(rms, ref=1.0, top_db=None).astype(np.float32)
-    centroid = librosa.feature.spectral_centroid(S=stft, sr=sample_rate)[0].astype(np.float32)
-    return FrameFeatures(sample_rate, hop_length, mel_db, mfcc, chroma, onset,
-                         np.maximum(rms_db, -100.0), centroid)
+    """Features of a whole signal: one block of `FeatureBuilder`, so a signal fed a block at a
+    time gets the same frames."""
+    builder = FeatureBuilder(sample_rate, n_fft, hop_length, n_mels, n_mfcc)
+    builder.add(samples, 0, 0, len(samples), len(samples))
+    return builder.result()
+
+
+class FeatureBuilder:
+    """Frame features of a signal that arrives in blocks (see tasks.analysis.stream).
+
+    Each block gives the frames whose centres fall in the span it owns, computed from its
+    samples with context; the per-frame features are concatenated, and the onset envelope
+    (a difference across frames) is taken over the whole at the end. The chroma tuning is
+    estimated on the first block (the whole signal when it is one block)."""
+
+    def __init__(self, sample_rate: int, n_fft: int = 2048, hop_length: int = 512,
+                 n_mels: int = 64, n_mfcc: int = 20):
+        self.sample_rate, self.n_fft, self.hop, self.n_mfcc = sample_rate, n_fft, hop_length, n_mfcc
+        self.mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+        self.tuning: float | None = None
+        self.parts: list[tuple[np.ndarray, ...]] = []
+
+    def add(self, chunk: np.ndarray, origin: int, start: int, stop: int, total: int) -> None:
+        """chunk[i] is sample origin + i of a signal of `total` samples; this block owns the
+        samples [start, stop)."""
+        first = -(-start // self.hop)
+        end = 1 + total // self.hop if stop >= total else -(-stop // self.hop)
+        if end <= first:
+            return
+        stft = stft_frames(chunk, origin, first, end, self.n_fft, self.hop)  # (1 + n_fft/2, n)
+        power = stft**2
+        mel_db = librosa.power_to_db(self.mel_basis @ power, ref=1.0, top_db=None)
+        mel_db = np.maximum(mel_db, -100.0).astype(np.float32)
+        if self.tuning is None:
+            self.tuning = float(librosa.estimate_tuning(S=power, sr=self.sample_rate,
+                                                        bins_per_octave=12))
+        chroma = librosa.feature.chroma_stft(S=power, sr=self.sample_rate, tuning=self.tuning)
+        rms = librosa.feature.rms(S=stft, frame_length=self.n_fft)[0]
+        rms_db = librosa.amplitude_to_db(rms, ref=1.0, top_db=None)
+        centroid = librosa.feature.spectral_centroid(S=stft, sr=self.sample_rate)[0]
+        self.parts.append((mel_db, librosa.feature.mfcc(S=mel_db, n_mfcc=self.n_mfcc),
+                           chroma, np.maximum(rms_db, -100.0), centroid))
+
+    def result(self) -> FrameFeatures:
+        mel_db, mfcc, chroma, rms_db, centroid = (
+            np.concatenate(column, axis=-1).astype(np.float32) for column in zip(*self.parts))
+        onset = librosa.onset.onset_strength(S=mel_db, sr=self.sample_rate).astype(np.float32)
+        return FrameFeatures(self.sample_rate, self.hop, mel_db, mfcc, chroma, onset, rms_db,
+                             centroid)
+
+
+def stft_frames(chunk: np.ndarray, origin: int, first: int, end: int, n_fft: int,
+                hop: int) -> np.ndarray:
+    """|STFT| of the centred frames first … end−1 of a signal (zero outside it) of which
+    `chunk` holds the samples from `origin`: (1 + n_fft/2, end − first) float32."""
+    a = first * hop - n_fft // 2 - origin  # in chunk coordinates
+    b = (end - 1) * hop + n_fft - n_fft // 2 - origin
+    segment = chunk[max(a, 0): max(min(b, len(chunk)), 0)]
+    segment = np.pad(segment, (max(0, -a), max(0, b - max(a, len(chunk)))))
+    return np.abs(librosa.stft(segment, n_fft=n_fft, hop_length=hop, center=False))
 
 
 def span_summary(features: FrameFeatures, start_s: float, end_s: float) -> np.ndarray:

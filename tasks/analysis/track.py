@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.analysis.audio import Audio, load_audio, resample
-from tasks.analysis.beats import BeatTrack, backend, track_beats
-from tasks.analysis.features import FrameFeatures, frame_features, span_summary
+from tasks.analysis.backends import BeatBackend, backend
+from tasks.analysis.beats import BeatActivation, BeatTrack, track_beats
+from tasks.analysis.features import FeatureBuilder, FrameFeatures, span_summary
+from tasks.analysis.stream import AudioStream, SourceInfo
 from tasks.analysis.phrases import Phrase, Section, segment
 from tasks.config import AnalysisConfig
 
@@ -50,12 +51,26 @@ class TrackAnalysis:
         }
 
 
-def decode_for_analysis(path: Path | str, config: AnalysisConfig) -> tuple[Audio, np.ndarray]:
-    """The file at the analysis rate (beats) and resampled to the feature rate (features,
-    embeddings). Stored phrases and search queries both come through here, so a query's
-    embedding is made exactly as the stored ones were."""
-    audio = load_audio(path, config.sample_rate)
-    return audio, resample(audio.samples, audio.sample_rate, config.feature_sample_rate)
+def decode_features(path: Path | str, config: AnalysisConfig, tracker: BeatBackend | None = None,
+                    keep_waveform: bool = False) -> tuple[SourceInfo, FrameFeatures,
+                                                          BeatActivation | None, np.ndarray | None]:
+    """One pass over the file a block at a time (memory does not grow with its length):
+    frame features at the feature rate, and `tracker`'s activation from the analysis rate.
+    Stored phrases and search queries both come through here, so a query's embedding is
+    made exactly as the stored ones were."""
+    stream = AudioStream(path, config.sample_rate)
+    builder = FeatureBuilder(config.feature_sample_rate)
+    beats = tracker.accumulator() if tracker is not None else None
+    waveform = []
+    for span in stream:
+        low = span.at_rate(config.feature_sample_rate)
+        builder.add(low.chunk, low.origin, low.start, low.stop, low.total)
+        if beats is not None:
+            beats.add(span, low)
+        if keep_waveform:
+            waveform.append(low.chunk[low.start - low.origin: low.stop - low.origin])
+    return (stream.info, builder.result(), beats.result() if beats is not None else None,
+            np.concatenate(waveform) if keep_waveform else None)
 
 
 def analyze_track(path: Path | str, config: AnalysisConfig | None = None,
@@ -71,15 +86,11 @@ def analyze_track(path: Path | str, config: AnalysisConfig | None = None,
         timings[name] = now - clock
         clock = now
 
-    audio, low = decode_for_analysis(path, config)
-    lap("decode")
-    features = frame_features(low, config.feature_sample_rate)
-    lap("features")
-
     beats_cfg = config.beats
     tracker = backend(beats_cfg.backend)
-    activation = tracker.activations(audio.samples, audio.sample_rate)
-    lap("activations")
+    info, features, activation, waveform = decode_features(path, config, tracker, keep_waveform)
+    duration_s = info.duration_s(config.sample_rate)
+    lap("decode_features_activations")
     seed = tracker.seed_beats(activation, beats_cfg.min_bpm, beats_cfg.max_bpm)
     beat_track = track_beats(activation, seed, bar_cues(features),
                              features.sample_rate / features.hop_length,
@@ -87,16 +98,15 @@ def analyze_track(path: Path | str, config: AnalysisConfig | None = None,
     lap("beats")
 
     sec = config.sections
-    sections, phrases = segment(features, beat_track.downbeats, audio.duration_s,
+    sections, phrases = segment(features, beat_track.downbeats, duration_s,
                                 phrase_bars=config.phrases.bars, min_section_bars=sec.min_bars,
                                 novelty_window=sec.novelty_window,
                                 novelty_threshold=sec.novelty_threshold)
     summaries = np.stack([span_summary(features, p.start_s, p.end_s) for p in phrases]) \
         if phrases else np.zeros((0, 0), np.float32)
     lap("phrases")
-    return TrackAnalysis(str(path), audio.duration_s, audio.source_sample_rate, audio.channels,
-                         beat_track, sections, phrases, features, summaries, timings,
-                         low if keep_waveform else None)
+    return TrackAnalysis(str(path), duration_s, info.sample_rate, info.channels, beat_track,
+                         sections, phrases, features, summaries, timings, waveform)
 
 
 def bar_cues(features: FrameFeatures) -> list[np.ndarray]:

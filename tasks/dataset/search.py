@@ -9,8 +9,7 @@ import numpy as np
 from storage.db import PhraseDatabase
 from storage.vector_index import PhraseIndex
 from tasks.analysis.embedding import phrase_embedding
-from tasks.analysis.features import frame_features
-from tasks.analysis.track import decode_for_analysis
+from tasks.analysis.track import decode_features
 from tasks.config import AnalysisConfig
 
 
@@ -18,12 +17,12 @@ def embed_audio(path: Path | str, start_s: float | None = None, end_s: float | N
                 config: AnalysisConfig | None = None) -> np.ndarray:
     """Embedding of [start_s, end_s) of an audio file (the whole file by default)."""
     config = config or AnalysisConfig()
-    audio, low = decode_for_analysis(path, config)  # the same path as the stored phrases'
+    info, features, _, _ = decode_features(path, config)  # the stored phrases' own path
+    duration = info.duration_s(config.sample_rate)
     start = 0.0 if start_s is None else max(0.0, float(start_s))
-    end = audio.duration_s if end_s is None else min(audio.duration_s, float(end_s))
+    end = duration if end_s is None else min(duration, float(end_s))
     if end - start < 0.5:
         raise ValueError(f"{path}: the span {start:.2f}–{end:.2f} s is too short to search with")
-    features = frame_features(low, config.feature_sample_rate)
     return phrase_embedding(features, start, end)
 
 

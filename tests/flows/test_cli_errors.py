@@ -2,13 +2,17 @@
 command with one line on stderr, never a traceback or a hang."""
 
 import errno
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from flows.cli import main
@@ -42,21 +46,53 @@ def test_a_damaged_database_is_one_line(capsys, monkeypatch, tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_stats_and_search_work_in_a_read_only_home(capsys, monkeypatch, tmp_path):
-    from storage.db import PhraseDatabase
-
-    db = PhraseDatabase.open(f"sqlite:///{tmp_path / 'phrases.db'}")
-    db.start_run("r", "lib")
-    db.engine.dispose()
-    tmp_path.chmod(0o555)
+@contextmanager
+def mounted(*args: str, target: Path) -> Iterator[Path]:
+    """`mount ARGS TARGET` for the test, or a skip where this machine does not allow it."""
+    target.mkdir(exist_ok=True)
+    done = subprocess.run(["mount", *args, str(target)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here: {done.stderr.decode().strip() or done.returncode}")
     try:
-        monkeypatch.setattr(sys, "argv", ["echelon", "stats", "--home", str(tmp_path), "--json"])
-        with pytest.raises(SystemExit) as exited:
-            main()
-        assert exited.value.code in (0, None), capsys.readouterr().err
+        yield target
     finally:
-        tmp_path.chmod(0o755)
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+def test_stats_and_search_work_in_a_read_only_home(capsys, monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    from storage.db import PhraseDatabase
+    from storage.records import PhraseRecord, TrackRecord
+
+    home = tmp_path / "home"
+    db = PhraseDatabase.open(f"sqlite:///{home / 'phrases.db'}")
+    db.start_run("r", "lib")
+    vectors = np.random.default_rng(0).normal(size=(3, 128)).astype(np.float32)
+    phrases = tuple(PhraseRecord(10 + i, i, 8.0 * i, 8.0 * i + 8, 8, 0, np.ones(70, np.float32),
+                                 v / np.linalg.norm(v)) for i, v in enumerate(vectors))
+    record = TrackRecord("/music/a.wav", "h", 1, 1, "c", "ok", duration_s=24.0, phrases=phrases)
+    db.save_record(replace(record), "r")
+    db.engine.dispose()
+    (home / "phrases.faiss").write_bytes(b"stale")  # and the index must be rebuilt
+    with mounted("--bind", str(home), target=tmp_path / "ro") as ro:
+        if subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)]).returncode != 0:
+            pytest.skip("cannot remount read-only here")
+        for args in (["stats", "--json"], ["search", "--phrase", "10", "-k", "2", "--json"]):
+            monkeypatch.setattr(sys, "argv", ["echelon", *args, "--home", str(ro)])
+            with pytest.raises(SystemExit) as exited:
+                main()
+            out = capsys.readouterr()
+            assert exited.value.code in (0, None), out.err
+            assert json.loads(out.out.strip().splitlines()[-1])
+
+
+def test_a_full_disk_while_writing_is_one_line(capsys, monkeypatch, tmp_path, data_dir):
+    with mounted("-t", "tmpfs", "-o", "size=16k", "tmpfs", target=tmp_path / "full") as full:
+        monkeypatch.setattr(sys, "argv", ["echelon", "analyze", str(data_dir / "sample.wav"),
+                                          "--plot", str(full / "plot.png")])
+        code, err = one_line_exit(capsys, main)
+    assert code == 1 and "the disk is full" in err
 
 
 @pytest.mark.timeout(120)

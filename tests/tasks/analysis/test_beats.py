@@ -3,7 +3,8 @@ import pytest
 
 from tasks.analysis.accuracy import amlt, beat_f
 from tasks.analysis.audio import load_audio
-from tasks.analysis.beats import (BeatActivation, backend, bar_phase, fit_grid, tempo_segments,
+from tasks.analysis.backends import backend
+from tasks.analysis.beats import (BeatActivation, bar_phase, fit_grid, tempo_segments,
                                   track_beats)
 from tasks.analysis.features import frame_features
 from tasks.analysis.track import analyze_track, bar_cues

@@ -6,7 +6,6 @@ import pytest
 from storage.token_store import TokenSequence
 from tasks.config import RenderConfig, RetrievalConfig, SamplerConfig
 from tasks.render.models import load_render_models
-from tasks.render.plan import find_performances
 from tasks.render.retrieval import PhraseCandidate, PhraseCatalog
 from tasks.render.run import render_performances
 
@@ -56,7 +55,7 @@ def test_a_retrieval_guided_render_records_its_phrases(tiny_render_checkpoints,
     c.codebook = models.tokenizer.model.quantizer.embed.numpy()
     config = RenderConfig(chunk_s=1.0, overlap_s=0.25, retrieval=RetrievalConfig(enabled=True),
                           sampler=SamplerConfig(kind="ddim", steps=8, guidance_scale=2.0))
-    paths = [p for p in find_performances(performance_folder) if p.suffix == ".parquet"]
+    paths = sorted(performance_folder.glob("show_*.parquet"))
     outcome = render_performances(paths, tmp_path, models, config, catalog=c)
     for record in outcome.records:
         assert record.retrieval and record.strength == 0.7
