@@ -15,7 +15,7 @@ from prefect.artifacts import (create_progress_artifact, create_table_artifact,
                                update_progress_artifact)
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
-from prefect.runtime import flow_run
+from prefect.runtime import flow_run, task_run
 
 from flows.runners import RunnerKind, make_task_runner
 from storage.db import PhraseDatabase, check_integrity
@@ -25,19 +25,29 @@ from storage.parquet_store import export_parquet
 from storage.vector_index import load_or_rebuild
 from tasks.analysis.audio import decoder_fingerprint
 from tasks.config import AnalysisConfig, load_analysis_config
-from tasks.dataset.rebuild import analyze_file, config_hash, discover, plan_rebuild
+from tasks.dataset.guard import with_retries
+from tasks.dataset.rebuild import analyze_chunk, chunked, config_hash, discover, plan_rebuild
 
-analyze_file_task = task(name="analyze audio file", cache_policy=NO_CACHE,
-                         task_run_name="analyze {file.path}")(analyze_file)
+def _chunk_run_name() -> str:
+    items = task_run.parameters["items"]
+    more = f" and {len(items) - 1} more" if len(items) > 1 else ""
+    return f"analyze {items[0][0].path}{more}"
+
+
+analyze_chunk_task = task(name="analyze audio files", cache_policy=NO_CACHE,
+                          task_run_name=_chunk_run_name)(analyze_chunk)
 
 
 @flow(name="dataset-rebuild", log_prints=True)
 def rebuild_flow(library: Path, home: Path, db: str | None = None,
                  config: AnalysisConfig | Path | None = None, runner: RunnerKind = "threads",
-                 workers: int | None = None, dask_address: str | None = None) -> dict:
+                 workers: int | None = None, dask_address: str | None = None,
+                 chunk_size: int | None = None, file_timeout_s: float | None = 900.0) -> dict:
     """Analyse new and changed audio under `library`, drop deleted tracks, refresh the index
-    and the Parquet artifacts; returns the run's counts. `runner` chooses where the per-file
-    analyses run (threads, processes, or Dask at `dask_address` / a local cluster)."""
+    and the Parquet artifacts; returns the run's counts. `runner` chooses where the
+    analyses run (threads, processes, or Dask at `dask_address` / a local cluster), in task
+    runs of `chunk_size` files (default: at most 1,000 task runs); a file whose analysis
+    runs past `file_timeout_s` is recorded as a `timeout` failure."""
     logger = get_run_logger()
     library, layout = Path(library), Home(home)
     if not library.is_dir():
@@ -46,7 +56,7 @@ def rebuild_flow(library: Path, home: Path, db: str | None = None,
         config = load_analysis_config(config)
     with rebuild_lock(layout):
         return _rebuild(library, layout, db, config, make_task_runner(runner, workers, dask_address),
-                        logger)
+                        logger, chunk_size, file_timeout_s)
 
 
 def rebuild_lock(layout: Home):
@@ -55,7 +65,7 @@ def rebuild_lock(layout: Home):
 
 
 def _rebuild(library: Path, layout: Home, db: str | None, config: AnalysisConfig,
-             task_runner, logger) -> dict:
+             task_runner, logger, chunk_size: int | None, file_timeout_s: float | None) -> dict:
     database = PhraseDatabase.open(layout.db_url(db))
     check_integrity(database.engine)
     run_id = str(flow_run.get_id() or uuid.uuid4())
@@ -71,19 +81,21 @@ def _rebuild(library: Path, layout: Home, db: str | None, config: AnalysisConfig
     progress = create_progress_artifact(progress=0.0 if plan.analyze else 100.0,
                                         key="dataset-rebuild-progress",
                                         description="Share of the files to analyse that are done")
-    analyzed = failed = 0
+    analyzed = failed = done = 0
     with task_runner:
-        futures = [task_runner.submit(analyze_file_task, {"file": f, "digest": digest,
-                                                          "config": config})
-                   for f, digest in plan.analyze]
-        for done, future in enumerate(as_completed(futures), start=1):
-            record = future.result()
-            database.save_record(record, run_id)  # one transaction per track: a kill loses one file
-            if record.status == "ok":
-                analyzed += 1
-            else:
-                failed += 1
-                logger.warning("failed: %s: %s (%s)", record.path, record.error, record.reason)
+        futures = [task_runner.submit(analyze_chunk_task, {"items": items, "config": config,
+                                                           "timeout_s": file_timeout_s})
+                   for items in chunked(plan.analyze, chunk_size)]
+        for future in as_completed(futures):
+            for record in future.result():
+                # one transaction per track: a kill loses at most the chunks still running
+                with_retries(lambda: database.save_record(record, run_id))
+                if record.status == "ok":
+                    analyzed += 1
+                else:
+                    failed += 1
+                    logger.warning("failed: %s: %s (%s)", record.path, record.error, record.reason)
+            done += 1
             update_progress_artifact(progress, progress=100.0 * done / len(futures))
 
     ids, vectors = database.embeddings()

@@ -65,6 +65,12 @@ def rebuild(
                                                 help="Files analysed at once (default: one per two cores).")] = None,
     dask_address: Annotated[str | None, typer.Option(
         "--dask-address", help="Dask scheduler to run on, e.g. tcp://10.0.0.5:8786.")] = None,
+    chunk_size: Annotated[int | None, typer.Option(
+        "--chunk-size", min=1, help="Files per task run (default: as few as keep a rebuild "
+                                    "within 1,000 task runs).")] = None,
+    file_timeout: Annotated[float, typer.Option(
+        "--file-timeout", min=0, help="Seconds one file may take before it is recorded as a "
+                                      "timeout failure (0: no limit).")] = 900.0,
     as_json: JsonOption = False,
 ) -> None:
     """The dataset flow: analyse new and changed audio, drop deleted files, refresh the FAISS
@@ -82,7 +88,8 @@ def rebuild(
 
     with failing(RuntimeError):  # another rebuild holds this home
         summary = rebuild_flow(library=library.resolve(), home=home_dir(home), db=db, config=cfg,
-                               runner=runner, workers=workers, dask_address=dask_address)
+                               runner=runner, workers=workers, dask_address=dask_address,
+                               chunk_size=chunk_size, file_timeout_s=file_timeout or None)
 
     def show() -> None:
         table = Table(*summary.keys(), title=f"rebuild of {library}")

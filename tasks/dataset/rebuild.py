@@ -18,6 +18,7 @@ from tasks.analysis.audio import AudioError, decoder_fingerprint
 from tasks.analysis.embedding import phrase_embedding, phrase_id
 from tasks.analysis.track import analyze_track
 from tasks.config import AnalysisConfig
+from tasks.dataset.guard import FileTimeout, with_retries, within
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3", ".m4a"})
 
@@ -127,15 +128,19 @@ def _content_digest(f: FileStat) -> str:
         return "unreadable"  # analysis will record why
 
 
-def analyze_file(file: FileStat, digest: str, config: AnalysisConfig) -> TrackRecord:
+def analyze_file(file: FileStat, digest: str, config: AnalysisConfig,
+                 timeout_s: float | None = None) -> TrackRecord:
     """Analyse one file into a record; a file that cannot be analysed becomes a failed record
-    with its reason, never an exception, so the batch goes on."""
+    with its reason, never an exception, so the batch goes on. Transient I/O errors are tried
+    again with backoff; an analysis running past `timeout_s` is a `timeout` failure."""
     base = dict(path=file.path, content_hash=digest, size=file.size, mtime_ns=file.mtime_ns,
                 config_hash=config_hash(config), decoders=decoder_fingerprint())
     if file.name_error:
         return TrackRecord(**base, status="failed", error=file.name_error, reason="bad_name")
     try:
-        result = analyze_track(file.path, config)
+        result = with_retries(lambda: within(timeout_s, lambda: analyze_track(file.path, config)))
+    except FileTimeout as error:
+        return TrackRecord(**base, status="failed", error=f"analysis {error}", reason="timeout")
     except AudioError as error:
         return TrackRecord(**base, status="failed", error=error.detail, reason=error.reason)
     except Exception as error:  # a bug must not sink the nightly run: record it with its trace
@@ -155,3 +160,22 @@ def analyze_file(file: FileStat, digest: str, config: AnalysisConfig) -> TrackRe
                        sample_rate=result.sample_rate, channels=result.channels,
                        tempo_bpm=result.tempo_bpm, beats=bt.beats,
                        positions=bt.positions.astype(np.int8), phrases=phrases)
+
+
+def analyze_chunk(items: list[tuple[FileStat, str]], config: AnalysisConfig,
+                  timeout_s: float | None = None) -> list[TrackRecord]:
+    """Several files in one task run: orchestration costs per task run (API calls, state
+    changes), so a library of 100k files must not be 100k of them."""
+    return [analyze_file(file, digest, config, timeout_s) for file, digest in items]
+
+
+MAX_TASK_RUNS = 1000  # per rebuild, whatever the library's size
+
+
+def chunked(items: list, chunk_size: int | None = None) -> list[list]:
+    """`items` in chunks of `chunk_size`; by default as small as keeps a rebuild within
+    MAX_TASK_RUNS task runs (one file per task run up to 1,000 files, 100 at 100k)."""
+    if not items:
+        return []
+    size = chunk_size or max(1, -(-len(items) // MAX_TASK_RUNS))
+    return [items[i: i + size] for i in range(0, len(items), size)]

@@ -63,16 +63,26 @@ def _state(home):
     return digests, ids, vectors, db.fingerprints()
 
 
+def _task_runs(flow_run_id: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[flow_run_id])))
+
+
 def test_rebuild_is_incremental_and_idempotent(prefect_harness, library, tmp_path):
     library = shutil.copytree(library, tmp_path / "library", symlinks=True)  # this test edits it
     home = tmp_path / "home"
-    first = rebuild_flow(library=library, home=home)
+    first = rebuild_flow(library=library, home=home, chunk_size=4)
     assert (first["analyzed"], first["failed"], first["skipped"]) == (2, len(BAD_INPUTS), 0)
     assert first["phrases"] > 0
+    n_files = 2 + len(BAD_INPUTS)
+    assert len(_task_runs(first["run_id"])) == -(-n_files // 4)  # one task run per chunk
     before = _state(home)
 
     second = rebuild_flow(library=library, home=home)
-    n_files = 2 + len(BAD_INPUTS)
     assert (second["analyzed"], second["failed"], second["skipped"], second["removed"]) == (0, 0, n_files, 0)
     after = _state(home)
     assert after[0] == before[0]  # byte-identical Parquet
