@@ -49,10 +49,12 @@ def build_deployments(service: ServiceConfig, home: Path, library: Path | None =
             name="nightly-rebuild", schedule=Cron(rebuild.cron, timezone=timezone),
             parameters={"library": str(Path(library).resolve()), "home": str(home),
                         "runner": rebuild.runner, "workers": rebuild.workers,
-                        "dask_address": rebuild.dask_address},
+                        "dask_address": rebuild.dask_address,
+                        "then_tokenize": rebuild.then_tokenize},
             concurrency_limit=1, tags=["echelon", "dataset"],
             description=f"Rebuild the phrase database from {library} ({rebuild.cron}, "
-                        f"{timezone}); trigger it by hand any time."),
+                        f"{timezone}), then tokenize new and changed tracks; trigger it by "
+                        "hand any time."),
         tokenize_flow.to_deployment(
             name="tokenize", parameters={"home": str(home)}, concurrency_limit=1,
             tags=["echelon", "models"], description="Tokenize the library with the VQ-VAE."),

@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.runtime import flow_run, task_run
 
+from flows import notify
 from flows.runners import RunnerKind, make_task_runner
 from storage.db import PhraseDatabase, check_integrity
 from storage.home import Home
@@ -38,16 +39,18 @@ analyze_chunk_task = task(name="analyze audio files", cache_policy=NO_CACHE,
                           task_run_name=_chunk_run_name)(analyze_chunk)
 
 
-@flow(name="dataset-rebuild", log_prints=True)
+@flow(name="dataset-rebuild", log_prints=True, **notify.HOOKS)
 def rebuild_flow(library: Path, home: Path, db: str | None = None,
                  config: AnalysisConfig | Path | None = None, runner: RunnerKind = "threads",
                  workers: int | None = None, dask_address: str | None = None,
-                 chunk_size: int | None = None, file_timeout_s: float | None = 900.0) -> dict:
+                 chunk_size: int | None = None, file_timeout_s: float | None = 900.0,
+                 then_tokenize: bool = False) -> dict:
     """Analyse new and changed audio under `library`, drop deleted tracks, refresh the index
     and the Parquet artifacts; returns the run's counts. `runner` chooses where the
     analyses run (threads, processes, or Dask at `dask_address` / a local cluster), in task
     runs of `chunk_size` files (default: at most 1,000 task runs); a file whose analysis
-    runs past `file_timeout_s` is recorded as a `timeout` failure."""
+    runs past `file_timeout_s` is recorded as a `timeout` failure. `then_tokenize` (the
+    nightly run) refreshes the tokens of new and changed tracks afterwards, as a subflow."""
     logger = get_run_logger()
     library, layout = Path(library), Home(home)
     if not library.is_dir():
@@ -55,8 +58,24 @@ def rebuild_flow(library: Path, home: Path, db: str | None = None,
     if not isinstance(config, AnalysisConfig):
         config = load_analysis_config(config)
     with rebuild_lock(layout):
-        return _rebuild(library, layout, db, config, make_task_runner(runner, workers, dask_address),
-                        logger, chunk_size, file_timeout_s)
+        summary = _rebuild(library, layout, db, config,
+                           make_task_runner(runner, workers, dask_address), logger, chunk_size,
+                           file_timeout_s)
+    if then_tokenize:
+        summary["tokenize"] = _refresh_tokens(layout, db, logger)
+    return summary
+
+
+def _refresh_tokens(layout: Home, db: str | None, logger) -> str:
+    """The nightly chain: tokens follow the library, linked to this run in the UI."""
+    if not layout.vqvae_checkpoint.is_file():
+        logger.info("no VQ-VAE trained yet (%s): tokens not refreshed; run `echelon "
+                    "train-vqvae` to start", layout.vqvae_checkpoint)
+        return "skipped: no tokenizer trained yet"
+    from flows.vqvae import tokenize_flow
+
+    result = tokenize_flow(home=layout.root, db=db)
+    return f"{result['tokenized']} tokenized, {result['failed']} failed"
 
 
 def rebuild_lock(layout: Home):

@@ -9,6 +9,7 @@ from prefect.artifacts import (create_markdown_artifact, create_progress_artifac
                                create_table_artifact, update_progress_artifact)
 from prefect.cache_policies import NO_CACHE
 
+from flows import notify
 from storage.db import PhraseDatabase
 from storage.home import Home
 from storage.token_store import TokenSequence, read_tokens, write_tokens
@@ -111,7 +112,7 @@ tokenize_task = task(name="tokenize track", cache_policy=NO_CACHE,
                      task_run_name="tokenize {path}")(_tokenize_one)
 
 
-@flow(name="tokenize-library", log_prints=True)
+@flow(name="tokenize-library", log_prints=True, **notify.HOOKS)
 def tokenize_flow(home: Path, checkpoint: Path | None = None, db: str | None = None,
                   chunk_s: float = 30.0) -> dict:
     """Tokenize every analysed track that has no tokens from this model yet; drop tokens of

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -265,11 +266,25 @@ class RebuildScheduleConfig(_Frozen):
     runner: Literal["threads", "processes", "dask"] = "threads"
     workers: int | None = Field(None, ge=1)
     dask_address: str | None = None
+    then_tokenize: bool = True  # refresh the tokens of new and changed tracks after a rebuild
+
+
+class NotifyConfig(_Frozen):
+    webhook_url: str | None = None  # POSTed a JSON message when a nightly run fails or is slow
+    slow_after_s: float | None = Field(None, gt=0)  # a run that took longer is reported too
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("webhook_url must be an http:// or https:// URL")
+        return url
 
 
 class ServiceConfig(_Frozen):
     server: ServerConfig = ServerConfig()
     rebuild: RebuildScheduleConfig = RebuildScheduleConfig()
+    notify: NotifyConfig = NotifyConfig()
 
 
 class ConfigError(ValueError):

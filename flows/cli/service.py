@@ -116,15 +116,28 @@ def serve(
     service_config: Annotated[Path | None, typer.Option(
         "--config", help="Service config YAML (default: configs/service.yaml).",
         dir_okay=False)] = None,
+    notify_url: Annotated[str | None, typer.Option(
+        "--notify-url", help="POST a JSON message here when a nightly run fails, crashes or "
+                             "is slow (default: notify.webhook_url in the config).")] = None,
 ) -> None:
     """Register Echelon's deployments with the Prefect server at $PREFECT_API_URL and run
-    their flows when scheduled or triggered: nightly-rebuild (cron from the config), tokenize,
-    train-vqvae, train-diffusion, render, evaluate. Runs until stopped (Ctrl-C)."""
-    from tasks.config import load_service_config
+    their flows when scheduled or triggered: nightly-rebuild (cron from the config; each run
+    then tokenizes new and changed tracks), tokenize, train-vqvae, train-diffusion, render,
+    evaluate. Runs until stopped (Ctrl-C)."""
+    from flows.notify import SLOW_VARIABLE, URL_VARIABLE
+    from tasks.config import NotifyConfig, load_service_config
 
     if not os.environ.get("PREFECT_API_URL"):
         fail("PREFECT_API_URL is not set: start `echelon server` and export the URL it prints")
     service = config_or_fail(load_service_config, service_config)
+    with failing(ValueError):
+        notify = NotifyConfig(webhook_url=notify_url or service.notify.webhook_url,
+                              slow_after_s=service.notify.slow_after_s)
+    # the runs are processes of their own: they read the webhook from the environment
+    if notify.webhook_url:
+        os.environ[URL_VARIABLE] = notify.webhook_url
+    if notify.slow_after_s:
+        os.environ[SLOW_VARIABLE] = str(notify.slow_after_s)
     from prefect import serve as prefect_serve
 
     from deployments.service import build_deployments
