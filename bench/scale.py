@@ -134,9 +134,22 @@ def small_library(folder: Path, n: int) -> Path:
     return folder
 
 
-def orchestration(folder: Path, api: str, pid: int, n_files: int, chunk_size: int | None) -> dict:
+def settled_count(api: str, flow_run_id: str) -> int:
+    """Task runs the server holds for a flow run. They reach it as events, a little after
+    the run ends: count until the number stops moving."""
     import httpx
 
+    last, stable = -1, 0
+    while stable < 3:
+        count = httpx.post(f"{api}/task_runs/count", json={
+            "flow_runs": {"id": {"any_": [flow_run_id]}}}).json()
+        stable = stable + 1 if count == last else 0
+        last = count
+        time.sleep(1.0)
+    return last
+
+
+def orchestration(folder: Path, api: str, pid: int, n_files: int, chunk_size: int | None) -> dict:
     from flows.dataset import rebuild_flow
 
     library = small_library(folder / f"library-{n_files}-{chunk_size}", n_files)
@@ -151,8 +164,7 @@ def orchestration(folder: Path, api: str, pid: int, n_files: int, chunk_size: in
     sampler.running = False
     sampler.join()
     assert summary["analyzed"] == n_files, summary
-    task_runs = httpx.post(f"{api}/task_runs/count", json={
-        "flow_runs": {"id": {"any_": [summary["run_id"]]}}}).json()
+    task_runs = settled_count(api, summary["run_id"])
     memory = sampler.samples
     return {"files": n_files, "chunk": chunk_size or "auto", "task_runs": task_runs,
             "requests": requests[0] - before, "seconds": seconds,
@@ -178,13 +190,18 @@ def no_change(folder: Path, n_files: int) -> dict:
     rng = np.random.default_rng(1)
     database.start_run("seed", str(library))
     start = time.perf_counter()
+    batch = []
     for f in discover(library):
         digest = content_hash(f.path)
         vector = rng.normal(size=EMBEDDING_DIM).astype(np.float32)
         phrase = PhraseRecord(phrase_id(f.path, digest + chash, 0), 0, 0.0, 8.0, 4, 0,
                               np.zeros(70, np.float32), vector / np.linalg.norm(vector))
-        database.save_record(TrackRecord(f.path, digest, f.size, f.mtime_ns, chash, "ok",
-                                         duration_s=80.0, phrases=(phrase,)), "seed")
+        batch.append(TrackRecord(f.path, digest, f.size, f.mtime_ns, chash, "ok",
+                                 duration_s=80.0, phrases=(phrase,)))
+        if len(batch) == 1000:
+            database.save_records(batch, "seed")
+            batch = []
+    database.save_records(batch, "seed")
     seed_s = time.perf_counter() - start
     rebuild_flow(library=library, home=home.root, config=config)  # index and Parquet, once
     start = time.perf_counter()
@@ -216,6 +233,7 @@ def main() -> None:
                     orchestration(folder, api, pid, args.files, None)]
             known = no_change(folder, args.known)
         finally:
+            time.sleep(3)  # the last logs and events reach the server before it stops
             os.killpg(server.pid, 15)
             server.wait(20)
 

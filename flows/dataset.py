@@ -106,9 +106,10 @@ def _rebuild(library: Path, layout: Home, db: str | None, config: AnalysisConfig
                                                            "timeout_s": file_timeout_s})
                    for items in chunked(plan.analyze, chunk_size)]
         for future in as_completed(futures):
-            for record in future.result():
-                # one transaction per track: a kill loses at most the chunks still running
-                with_retries(lambda: database.save_record(record, run_id))
+            records = future.result()
+            # one transaction per chunk: a kill loses at most the chunks still running
+            with_retries(lambda: database.save_records(records, run_id))
+            for record in records:
                 if record.status == "ok":
                     analyzed += 1
                 else:

@@ -13,15 +13,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from storage.atomic import atomic_path
+from storage.atomic import atomic_path, write_text
 from storage.db import Phrase, PhraseDatabase, Track
 
 DATASETS = ("tracks", "beats", "phrases", "phrase_features", "embeddings")
 
 
-def export_parquet(db: PhraseDatabase, artifacts: Path | str) -> dict[str, int]:
-    """Write every dataset from the database; returns rows per dataset."""
+def export_parquet(db: PhraseDatabase, artifacts: Path | str) -> dict[str, int] | None:
+    """Write every dataset from the database; returns rows per dataset, or None when the
+    files on disk already hold what the database holds (a night with nothing new: 100k
+    tracks take 40 s to write again) and are readable."""
     artifacts = Path(artifacts)
+    stamp = db.content_stamp()
+    if _current(artifacts, stamp):
+        return None
     tracks, beats, phrases, features, embeddings = ([] for _ in range(5))
     with db.session() as s:
         for track in s.scalars(select(Track).order_by(Track.path)):
@@ -34,12 +39,14 @@ def export_parquet(db: PhraseDatabase, artifacts: Path | str) -> dict[str, int]:
                 positions = np.frombuffer(track.positions, dtype=np.int8)
                 beats.extend({"track_path": track.path, "beat": i, "time_s": float(t),
                               "position": int(p)} for i, (t, p) in enumerate(zip(times, positions)))
-            for p in s.scalars(select(Phrase).where(Phrase.track_id == track.id).order_by(Phrase.index)):
-                key = {"phrase_id": p.id, "track_path": track.path}
-                phrases.append({**key, "index": p.index, "start_s": p.start_s, "end_s": p.end_s,
-                                "n_bars": p.n_bars, "section": p.section})
-                features.append({**key, "features": np.frombuffer(p.features, np.float32).tolist()})
-                embeddings.append({**key, "embedding": np.frombuffer(p.embedding, np.float32).tolist()})
+        # one query for every phrase (not one per track: 100k round trips at catalogue size)
+        for p, path in s.execute(select(Phrase, Track.path).join(Track)
+                                 .order_by(Track.path, Phrase.index)):
+            key = {"phrase_id": p.id, "track_path": path}
+            phrases.append({**key, "index": p.index, "start_s": p.start_s, "end_s": p.end_s,
+                            "n_bars": p.n_bars, "section": p.section})
+            features.append({**key, "features": np.frombuffer(p.features, np.float32).tolist()})
+            embeddings.append({**key, "embedding": np.frombuffer(p.embedding, np.float32).tolist()})
     schemas = {
         "tracks": pa.schema([("track_path", pa.string()), ("status", pa.string()), ("error", pa.string()),
                              ("content_hash", pa.string()), ("duration_s", pa.float64()),
@@ -60,7 +67,22 @@ def export_parquet(db: PhraseDatabase, artifacts: Path | str) -> dict[str, int]:
         table = pa.Table.from_pylist(rows[name], schema=schemas[name])
         with atomic_path(artifacts / f"{name}.parquet") as tmp:
             pq.write_table(table, tmp, compression="zstd")
+    write_text(artifacts / STAMP_NAME, stamp)
     return {name: len(r) for name, r in rows.items()}
+
+
+STAMP_NAME = ".exported-from.txt"  # the database content the files were written from
+
+
+def _current(artifacts: Path, stamp: str) -> bool:
+    try:
+        if (artifacts / STAMP_NAME).read_text() != stamp:
+            return False
+        for name in DATASETS:
+            pq.read_metadata(artifacts / f"{name}.parquet")  # a damaged file is written again
+        return True
+    except (OSError, pa.ArrowException):
+        return False
 
 
 READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
