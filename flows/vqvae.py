@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import (create_markdown_artifact, create_progress_artifact,
                                create_table_artifact, update_progress_artifact)
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import task_run
 
 from flows import notify
 from storage.db import PhraseDatabase
@@ -15,6 +16,7 @@ from storage.home import Home
 from storage.token_store import TokenSequence, read_tokens, write_tokens
 from tasks.analysis.audio import AudioError
 from tasks.config import VQVAEConfig, load_vqvae_config
+from tasks.dataset.rebuild import chunked
 from tasks.models.builders import load_tokenizer
 from tasks.models.tokenizer import tokenize_file
 from tasks.training.common import held_out_split
@@ -92,8 +94,23 @@ def _report(out: dict, first: dict, last: dict) -> str:
     ])
 
 
-def _tokenize_one(checkpoint: Path, chunk_s: float, path: str) -> TokenSequence:
-    return tokenize_file(_tokenizer(checkpoint, chunk_s), path)
+def _tokenize_chunk(checkpoint: Path, chunk_s: float, paths: list[str],
+                    ) -> tuple[list[TokenSequence], list[dict]]:
+    """Several tracks in one task run (a library of 100k tracks is at most 1,000 of them);
+    a track that cannot be decoded is a failure with its reason, and the others go on."""
+    tokenizer = _tokenizer(checkpoint, chunk_s)
+    done, failures = [], []
+    for path in paths:
+        try:
+            done.append(tokenize_file(tokenizer, path))
+        except AudioError as error:
+            failures.append({"path": path, "reason": error.reason, "detail": str(error)})
+    return done, failures
+
+
+def _chunk_run_name() -> str:
+    paths = task_run.parameters["paths"]
+    return f"tokenize {paths[0]}" + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
 
 
 _loaded: dict[tuple[str, float], object] = {}
@@ -108,8 +125,8 @@ def _tokenizer(checkpoint: Path, chunk_s: float):
     return _loaded[key]
 
 
-tokenize_task = task(name="tokenize track", cache_policy=NO_CACHE,
-                     task_run_name="tokenize {path}")(_tokenize_one)
+tokenize_task = task(name="tokenize tracks", cache_policy=NO_CACHE,
+                     task_run_name=_chunk_run_name)(_tokenize_chunk)
 
 
 @flow(name="tokenize-library", log_prints=True, **notify.HOOKS)
@@ -133,15 +150,17 @@ def tokenize_flow(home: Path, checkpoint: Path | None = None, db: str | None = N
 
     progress = create_progress_artifact(0.0 if todo else 100.0, key="tokenize-progress",
                                         description="Share of the tracks to tokenize that are done")
-    failures = []
-    for done, path in enumerate(todo, start=1):
-        try:
-            kept[path] = tokenize_task(checkpoint, chunk_s, path)
-        except AudioError as error:
-            failures.append({"path": path, "reason": error.reason, "detail": str(error)})
-            logger.warning("failed: %s", error)
-        if done % SAVE_EVERY_TRACKS == 0:
+    failures, done, unsaved = [], 0, 0
+    for paths in chunked(todo):
+        tokens, failed = tokenize_task(checkpoint, chunk_s, paths)
+        kept.update((t.track_path, t) for t in tokens)
+        for failure in failed:
+            logger.warning("failed: %s", failure["detail"])
+        failures += failed
+        done, unsaved = done + len(paths), unsaved + len(paths)
+        if unsaved >= SAVE_EVERY_TRACKS:
             write_tokens(list(kept.values()), layout.tokens)
+            unsaved = 0
         update_progress_artifact(progress, progress=100.0 * done / len(todo))
     if todo or removed or not layout.tokens.is_file():
         write_tokens(list(kept.values()), layout.tokens)
