@@ -137,3 +137,18 @@ def _temporary_servers() -> set[str]:
     found = subprocess.run(["pgrep", "-f", "prefect.server.api.server:create_app"],
                            capture_output=True, text=True)
     return set(found.stdout.split())
+
+
+def test_the_temporary_server_gets_time_to_start_on_a_busy_machine():
+    """Two commands started at once on a loaded machine each start a temporary server; 20 s
+    (Prefect's default) was not enough there. A user's own setting still wins."""
+    probe = ("import flows; from prefect.settings import "
+             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as s; print(s.value())")
+    env = {k: v for k, v in os.environ.items()
+           if k != "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"}
+    ours = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, env={**env, "PYTHONPATH": str(ROOT)})
+    theirs = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, env={**env, "PYTHONPATH": str(ROOT),
+                                            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "7"})
+    assert ours.stdout.strip() == "90" and theirs.stdout.strip() == "7"
