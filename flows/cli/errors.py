@@ -39,7 +39,10 @@ def one_line_errors() -> Iterator[None]:
     except DatabaseDamaged as error:
         _exit(str(error))
     except OSError as error:
-        _exit(describe_os_error(error) or _reraise(error))
+        message = describe_os_error(error)
+        if message is None:  # not the machine's doing: a bug, shown with its traceback
+            raise
+        _exit(message)
     except exc.OperationalError as error:  # SQLite's own words for the same two cases
         text = str(error.orig)
         if "disk is full" in text or "readonly database" in text:
@@ -96,10 +99,6 @@ def describe_os_error(error: OSError) -> str | None:
 def _exit(message: str, code: int = 1) -> None:
     print(f"echelon: error: {message}", file=sys.stderr)
     sys.exit(code)
-
-
-def _reraise(error: BaseException) -> str:
-    raise error
 
 
 def _interrupt(signum, frame) -> None:

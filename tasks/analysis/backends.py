@@ -164,8 +164,7 @@ class LibrosaBackend:
     def block_features(self, low: Span) -> np.ndarray:
         """The mel power spectrogram at 50 fps, (frames, 64): 0.8 MB a minute, kept whole."""
         hop = low.rate // self.frame_rate
-        first = -(-low.start // hop)
-        end = 1 + low.total // hop if low.last else -(-low.stop // hop)
+        first, end = low.centred_frames(hop)
         power = stft_frames(low.chunk, low.origin, first, end, 2048, hop) ** 2
         return (_librosa_mel(low.rate) @ power).T
 

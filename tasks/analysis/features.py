@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
+from tasks.analysis.stream import Span
+
 # Order of the rows of the per-phrase summary vector; the phrase embedding relies on it.
 SUMMARY_FEATURES = ("mfcc", "chroma", "rms_db", "centroid_hz", "onset")
 
@@ -46,7 +48,7 @@ def frame_features(
     """Features of a whole signal: one block of `FeatureBuilder`, so a signal fed a block at a
     time gets the same frames."""
     builder = FeatureBuilder(sample_rate, n_fft, hop_length, n_mels, n_mfcc)
-    builder.add(samples, 0, 0, len(samples), len(samples))
+    builder.add(Span(samples, 0, 0, len(samples), len(samples), sample_rate))
     return builder.result()
 
 
@@ -65,14 +67,12 @@ class FeatureBuilder:
         self.tuning: float | None = None
         self.parts: list[tuple[np.ndarray, ...]] = []
 
-    def add(self, chunk: np.ndarray, origin: int, start: int, stop: int, total: int) -> None:
-        """chunk[i] is sample origin + i of a signal of `total` samples; this block owns the
-        samples [start, stop)."""
-        first = -(-start // self.hop)
-        end = 1 + total // self.hop if stop >= total else -(-stop // self.hop)
+    def add(self, span: Span) -> None:
+        """The frames whose centres `span` owns."""
+        first, end = span.centred_frames(self.hop)
         if end <= first:
             return
-        stft = stft_frames(chunk, origin, first, end, self.n_fft, self.hop)  # (1 + n_fft/2, n)
+        stft = stft_frames(span.chunk, span.origin, first, end, self.n_fft, self.hop)  # (1 + n_fft/2, n)
         power = stft**2
         mel_db = librosa.power_to_db(self.mel_basis @ power, ref=1.0, top_db=None)
         mel_db = np.maximum(mel_db, -100.0).astype(np.float32)

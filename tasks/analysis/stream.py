@@ -44,6 +44,13 @@ class Span:
     def last(self) -> bool:
         return self.stop >= self.total
 
+    def centred_frames(self, hop: int) -> tuple[int, int]:
+        """[first, end) of the centred STFT frames (librosa's `center=True` layout: frame k
+        centred on sample k·hop, 1 + total // hop of them) whose centres this block owns."""
+        first = -(-self.start // hop)
+        end = 1 + self.total // hop if self.last else -(-self.stop // hop)
+        return first, end
+
     def at_rate(self, rate: int) -> "Span":
         """The same block resampled (its context absorbs the resampler's edges)."""
         if rate == self.rate:
@@ -140,19 +147,20 @@ class _Resampler:
     def take(self, a: int, b: int) -> np.ndarray:
         """Analysis-rate samples [a, b)."""
         if self.source_rate == self.rate:
-            return self._source_span(a, b, forget_before=a).copy()
+            return self._source_span(a, b).copy()
         if a % self.dst_step:  # a rate whose grid the blocks do not meet: never for 8–192 kHz
             raise ValueError(f"block start {a} is not on the {self.dst_step}-sample grid")
         s0 = a // self.dst_step * self.src_step
         s1 = math.ceil(b * self.src_step / self.dst_step)
         lo, hi = max(0, s0 - self.margin), s1 + self.margin
-        source = self._source_span(lo, hi, forget_before=lo)
+        source = self._source_span(lo, hi)
         out = resample(source, self.source_rate, self.rate)
         offset = (s0 - lo) * self.dst_step // self.src_step
         part = out[offset: offset + (b - a)]
         return np.pad(part, (0, (b - a) - len(part)))  # the last samples of the file
 
-    def _source_span(self, a: int, b: int, forget_before: int) -> np.ndarray:
+    def _source_span(self, a: int, b: int) -> np.ndarray:
+        """Source samples [a, b); what lies before `a` is never asked for again."""
         while self.read < b:
             chunk = next(self.source, None)
             if chunk is None:
@@ -165,7 +173,7 @@ class _Resampler:
             self.peak = max(self.peak, float(np.max(np.abs(mono), initial=0.0)))
             self.buffer = np.concatenate([self.buffer, mono])
             self.read += len(chunk)
-        drop = max(0, forget_before - self.buffer_start)
+        drop = max(0, a - self.buffer_start)
         self.buffer, self.buffer_start = self.buffer[drop:], self.buffer_start + drop
         return self.buffer[a - self.buffer_start: b - self.buffer_start]
 

@@ -64,7 +64,7 @@ def decode_features(path: Path | str, config: AnalysisConfig, tracker: BeatBacke
     waveform = []
     for span in stream:
         low = span.at_rate(config.feature_sample_rate)
-        builder.add(low.chunk, low.origin, low.start, low.stop, low.total)
+        builder.add(low)
         if beats is not None:
             beats.add(span, low)
         if keep_waveform:
