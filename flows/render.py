@@ -8,17 +8,22 @@ made → manifest and report."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (create_markdown_artifact, create_progress_artifact,
                                create_table_artifact, update_progress_artifact)
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+
+from flows.runners import RunnerKind, make_task_runner
 
 from storage.db import PhraseDatabase
 from storage.evaluation_store import EVALUATION_NAME
 from storage.home import Home
 from storage.locks import folder_lock
+from storage.render_manifest import RenderRecord, write_manifest
 from storage.token_store import read_tokens
 from tasks.config import RenderConfig, load_render_config
 from tasks.render.models import RenderModels, load_render_models, resolve_sampler
@@ -26,6 +31,7 @@ from tasks.render.plan import RenderPlan, find_performances
 from tasks.render.retrieval import PhraseCatalog
 from tasks.render.run import finish_round, outcome, start_render
 from tasks.render.sampling import render_round
+from tasks.render.spread import Checkpoints, Shard, cpu_threads, make_shards, render_shard
 
 
 def _catalog(layout: Home, models: RenderModels, db: str | None) -> PhraseCatalog:
@@ -55,6 +61,8 @@ catalog_task = task(name="load phrase catalog", cache_policy=NO_CACHE)(_catalog)
 plan_task = task(name="plan render", cache_policy=NO_CACHE)(start_render)
 round_task = task(name="render round", cache_policy=NO_CACHE,
                   task_run_name="round {k}: chunk {k} of each performance")(_round)
+shard_task = task(name="render shard", cache_policy=NO_CACHE,
+                  task_run_name="shard {shard.index}")(render_shard)
 
 
 @flow(name="render", log_prints=True)
@@ -63,14 +71,20 @@ def render_flow(performances: Path, out: Path, home: Path,
                 diffusion_checkpoint: Path | None = None, vqvae_checkpoint: Path | None = None,
                 force: bool = False, retrieval: bool | None = None, device: str | None = None,
                 db: str | None = None, sampler: dict | None = None,
-                evaluate: bool = True) -> dict:
+                evaluate: bool = True, workers: int | None = None,
+                runner: RunnerKind = "processes", dask_address: str | None = None) -> dict:
     """Render every recording under `performances` into `out` with the home's diffusion model
     and VQ-VAE (or the given checkpoints); returns one record per performance and the counts.
     `retrieval` overrides the config's retrieval.enabled; `sampler` (kind, steps,
     guidance_scale, eta) overrides fields of the config's or the checkpoint's sampler.
     `evaluate` judges the folder's renders at the end (`echelon evaluate --renders`) when this
-    run rendered anything."""
+    run rendered anything. `workers` > 1 (default: one per device of a comma-separated
+    `device`) spreads shards of performances over a `runner` (processes, threads, or Dask
+    at `dask_address`); the audio is the same byte for byte as on one worker."""
     config = _config(config, retrieval)
+    devices = device.split(",") if device else None
+    workers = workers or len(devices or [None])
+    spread = workers > 1 or dask_address is not None
     layout = Home(home)
     diffusion_checkpoint = Path(diffusion_checkpoint or layout.diffusion_checkpoint)
     vqvae_checkpoint = Path(vqvae_checkpoint or layout.vqvae_checkpoint)
@@ -80,12 +94,19 @@ def render_flow(performances: Path, out: Path, home: Path,
     if not paths:
         raise ValueError(f"{performances}: no performance recordings (.parquet, .csv) here")
     with folder_lock(out, ".render.lock", "another render is writing to this folder"):
-        models = load_models_task(diffusion_checkpoint, vqvae_checkpoint, device)
+        # a spread render plans on the CPU: only the workers' copies of the models sample
+        models = load_models_task(diffusion_checkpoint, vqvae_checkpoint,
+                                  "cpu" if spread else device)
         config = config.model_copy(update={"sampler": resolve_sampler(config, models.config,
                                                                       sampler)})
         catalog = catalog_task(layout, models, db) if config.retrieval.enabled else None
         plan = plan_task(paths, out, models, config, force, catalog)
-        _rounds(plan, models, config, catalog)
+        if spread:
+            _spread(plan, config, Checkpoints(str(diffusion_checkpoint), str(vqvae_checkpoint)),
+                    devices, catalog, make_task_runner(runner, workers, dask_address))
+        else:
+            with cpu_threads(config.threads):
+                _rounds(plan, models, config, catalog)
     result = outcome(plan, paths)
     for record in result.records:
         if record.status == "failed":
@@ -133,6 +154,42 @@ def _rounds(plan: RenderPlan, models: RenderModels, config: RenderConfig,
         update_progress_artifact(progress, progress=100.0 * done / total)
         get_run_logger().info("round %d/%d: %d/%d chunks rendered", k + 1, plan.rounds, done,
                               total)
+
+
+def _spread(plan: RenderPlan, config: RenderConfig, checkpoints: Checkpoints,
+            devices: list[str] | None, catalog: PhraseCatalog | None, task_runner) -> None:
+    """One task run per shard of `batch_size` performances, on the runner's workers; the
+    manifest is rewritten here as each shard comes back. A shard that fails records its
+    performances as failed with the reason; the other shards go on."""
+    logger = get_run_logger()
+    shards = make_shards(plan, config.batch_size, devices)
+    progress = create_progress_artifact(0.0 if shards else 100.0, key="render-progress",
+                                        description="Performances rendered of all to render")
+    done = 0
+    with task_runner:
+        futures = {task_runner.submit(shard_task, {
+            "shard": shard, "out_dir": plan.out_dir, "length": plan.length,
+            "sampler": plan.sampler, "config": config, "checkpoints": checkpoints,
+            "catalog": catalog}): shard for shard in shards}
+        for future in as_completed(futures):
+            for record in _shard_records(future, futures[future], plan):
+                plan.records[record.performance] = record
+                logger.info("%s → %s (%.1f s of audio)", record.performance,
+                            plan.out_dir / (record.wav or "—"), record.duration_s or 0.0)
+            write_manifest(list(plan.records.values()), plan.manifest)
+            done += len(futures[future].jobs)
+            update_progress_artifact(progress, progress=100.0 * done / len(plan.jobs))
+
+
+def _shard_records(future, shard: Shard, plan: RenderPlan) -> list[RenderRecord]:
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001 - one shard never stops the others
+        reason = f"shard {shard.index} failed: {type(error).__name__}: {error}"
+        get_run_logger().warning(reason)
+        plan.failed += [str(job.path) for job in shard.jobs]
+        return [replace(job.record, status="failed", wav=None, error=reason)
+                for job in shard.jobs]
 
 
 def _publish(summary: dict, performances: Path, diffusion: Path, vqvae: Path) -> None:

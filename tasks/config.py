@@ -243,6 +243,9 @@ class RenderConfig(_Frozen):
     chunk_s: float = Field(6.0, gt=0)  # every chunk has this length, so chunks batch
     overlap_s: float = Field(1.0, ge=0)  # generated to agree with the chunk before, cross-faded
     batch_size: int = Field(4, ge=1)  # chunks denoised at once
+    # torch's CPU threads in every render worker: renders are byte-identical however many
+    # workers share them as long as this is the same (another value changes the last bits)
+    threads: int = Field(2, ge=1)
     sampler: SamplerConfig | None = None  # null: the diffusion checkpoint's own sampler
     seed: int = 0  # each performance's seed derives from this and its content
     retrieval: RetrievalConfig = RetrievalConfig()

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from flows.cli.common import (ConfigOption, DbOption, HomeOption, JsonOption, config_or_fail,
-                              console, emit, fail, failing, home_dir, print_summary)
+from flows.cli.common import (ConfigOption, DaskAddressOption, DbOption, HomeOption, JsonOption,
+                              RunnerOption, check_runner, config_or_fail, console, emit, fail,
+                              failing, home_dir, print_summary)
 
 
 def analyze(
@@ -58,13 +59,10 @@ def rebuild(
     home: HomeOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
-    runner: Annotated[str, typer.Option(
-        "--runner", help="Where files are analysed: threads, processes, or dask (a local "
-                         "cluster of --workers processes, or --dask-address).")] = "threads",
+    runner: RunnerOption = "threads",
     workers: Annotated[int | None, typer.Option("--workers", min=1,
                                                 help="Files analysed at once (default: one per two cores).")] = None,
-    dask_address: Annotated[str | None, typer.Option(
-        "--dask-address", help="Dask scheduler to run on, e.g. tcp://10.0.0.5:8786.")] = None,
+    dask_address: DaskAddressOption = None,
     chunk_size: Annotated[int | None, typer.Option(
         "--chunk-size", min=1, help="Files per task run (default: as few as keep a rebuild "
                                     "within 1,000 task runs).")] = None,
@@ -79,10 +77,7 @@ def rebuild(
 
     if not library.is_dir():
         fail(f"{library}: library folder does not exist")
-    if runner not in ("threads", "processes", "dask"):
-        fail(f"--runner {runner!r}: choose threads, processes or dask", code=2)
-    if dask_address and runner != "dask":
-        fail("--dask-address needs --runner dask", code=2)
+    check_runner(runner, dask_address)
     cfg = config_or_fail(load_analysis_config, config)
     from flows.dataset import rebuild_flow
 

@@ -52,6 +52,19 @@ MaxStepsOption = Annotated[int | None, typer.Option(
                                "steps, so a later run resumes on the same curve).")]
 DeviceOption = Annotated[str | None, typer.Option(
     "--device", help="cuda, cuda:1 or cpu (default: CUDA when available).")]
+RunnerOption = Annotated[str, typer.Option(
+    "--runner", help="Where the work runs: threads, processes, or dask (a local cluster of "
+                     "--workers processes, or the one at --dask-address).")]
+DaskAddressOption = Annotated[str | None, typer.Option(
+    "--dask-address", help="Dask scheduler to run on, e.g. tcp://10.0.0.5:8786.")]
+
+
+def check_runner(runner: str, dask_address: str | None) -> None:
+    """Usage errors (exit 2) before any work starts."""
+    if runner not in ("threads", "processes", "dask"):
+        fail(f"--runner {runner!r}: choose threads, processes or dask", code=2)
+    if dask_address and runner != "dask":
+        fail("--dask-address needs --runner dask", code=2)
 
 
 def default_home() -> Path:

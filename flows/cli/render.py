@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from flows.cli.common import (CheckpointOption, DbOption, DeviceOption, DiffusionCheckpointOption,
-                              HomeOption, JsonOption, config_or_fail, console, diffusion_checkpoint,
-                              emit, fail, failing, home_dir, vqvae_checkpoint)
+from flows.cli.common import (CheckpointOption, DaskAddressOption, DbOption,
+                              DiffusionCheckpointOption, HomeOption, JsonOption, RunnerOption,
+                              check_runner, config_or_fail, console, diffusion_checkpoint, emit,
+                              fail, failing, home_dir, vqvae_checkpoint)
 
 RenderConfigOption = Annotated[Path | None, typer.Option(
     "--config", help="Render config YAML (default: configs/render.yaml).", dir_okay=False)]
@@ -44,7 +45,15 @@ def render(
     evaluate: EvaluateOption = True,
     diffusion_checkpoint_path: DiffusionCheckpointOption = None,
     checkpoint: CheckpointOption = None,
-    device: DeviceOption = None,
+    device: Annotated[str | None, typer.Option(
+        "--device", help="cuda, cuda:1 or cpu (default: CUDA when available); several, "
+                         "comma-separated (cuda:0,cuda:1), spread the render over them.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="Spread the render over this many workers, shards of "
+                                 "--batch-size performances each (default: one per --device); "
+                                 "the audio is byte-identical to one worker's.")] = None,
+    runner: RunnerOption = "processes",
+    dask_address: DaskAddressOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -59,6 +68,7 @@ def render(
 
     if not performances.is_dir():
         fail(f"{performances}: performance folder does not exist")
+    check_runner(runner, dask_address)
     cfg = config_or_fail(load_render_config, config).model_copy(update={
         k: v for k, v in (("batch_size", batch_size), ("seed", seed)) if v is not None})
     models = {"diffusion_checkpoint": diffusion_checkpoint(diffusion_checkpoint_path, home),
@@ -71,7 +81,8 @@ def render(
         summary = render_flow(performances=performances.resolve(), out=out.resolve(),
                               home=home_dir(home), config=cfg, force=force, retrieval=retrieval,
                               device=device, db=db, sampler=overrides or None,
-                              evaluate=evaluate, **models)
+                              evaluate=evaluate, workers=workers, runner=runner,
+                              dask_address=dask_address, **models)
     records = _records(summary)
     emit(records, as_json, lambda: _print_renders(records, summary))
     if summary["failed"]:

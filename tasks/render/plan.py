@@ -147,8 +147,9 @@ def chunk_seed(seed: int, chunk: int) -> int:
 
 
 def settings_hash(config: RenderConfig, sampler: SamplerConfig, models: RenderModels) -> str:
-    """Everything that changes the audio (the batch size does not)."""
-    settings = {"render": config.model_dump(mode="json", exclude={"batch_size"}),
+    """Everything that changes the audio (the batch size does not; the thread count only its
+    last bits)."""
+    settings = {"render": config.model_dump(mode="json", exclude={"batch_size", "threads"}),
                 "sampler": sampler.model_dump(mode="json"),
                 "diffusion": models.diffusion_sha256, "vqvae": models.vqvae_sha256}
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]

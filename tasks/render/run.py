@@ -15,6 +15,7 @@ from tasks.render.models import RenderModels, resolve_sampler
 from tasks.render.plan import RenderPlan, plan_renders
 from tasks.render.retrieval import PhraseCatalog
 from tasks.render.sampling import choose_phrases, render_round
+from tasks.render.spread import cpu_threads
 
 
 @dataclass
@@ -52,8 +53,9 @@ def finish_round(plan: RenderPlan, k: int, models: RenderModels,
 
 
 def outcome(plan: RenderPlan, paths: list[Path]) -> RenderOutcome:
-    return RenderOutcome([plan.records[str(p)] for p in paths], [str(j.path) for j in plan.jobs],
-                         plan.skipped, plan.failed)
+    rendered = [str(j.path) for j in plan.jobs if str(j.path) not in plan.failed]
+    return RenderOutcome([plan.records[str(p)] for p in paths], rendered, plan.skipped,
+                         plan.failed)
 
 
 def render_performances(paths: list[Path], out_dir: Path, models: RenderModels,
@@ -68,9 +70,10 @@ def render_performances(paths: list[Path], out_dir: Path, models: RenderModels,
     plan = start_render(paths, out_dir, models, config, force, catalog)
     total = sum(len(j.starts) for j in plan.jobs)
     done = 0
-    for k in range(plan.rounds):
-        done += render_round(plan, k, models, config, catalog)
-        if on_progress:
-            on_progress(done, total)
-        finish_round(plan, k, models, on_finished)
+    with cpu_threads(config.threads):
+        for k in range(plan.rounds):
+            done += render_round(plan, k, models, config, catalog)
+            if on_progress:
+                on_progress(done, total)
+            finish_round(plan, k, models, on_finished)
     return outcome(plan, paths)

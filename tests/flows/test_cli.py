@@ -59,3 +59,14 @@ def test_bad_config_is_a_one_line_error(house_wav, tmp_path):
     cfg.write_text("phrases:\n  bars: 7\n")
     result = runner.invoke(app, ["analyze", str(house_wav), "--config", str(cfg)])
     assert result.exit_code == 1 and "phrases.bars" in result.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--runner", "gpu"], "--runner 'gpu': choose threads, processes or dask"),
+    (["--dask-address", "tcp://127.0.0.1:8786"], "--dask-address needs --runner dask"),
+])
+def test_a_wrong_runner_is_a_usage_error_before_any_work(tmp_path, args, message):
+    for command in (["rebuild", "--library", str(tmp_path)],
+                    ["render", "--performances", str(tmp_path), "--out", str(tmp_path / "o")]):
+        result = runner.invoke(app, [*command, "--home", str(tmp_path), *args])
+        assert result.exit_code == 2 and message in result.stderr, result.output

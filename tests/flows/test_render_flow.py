@@ -65,3 +65,47 @@ def test_a_render_of_three_performances_shows_one_task_run_per_round(
     figures = json.loads(result.stdout)
     assert figures["renders"] == 3 and figures["ceiling_beat_align"] is None  # no pairs here
     assert figures["floor_tempo_follow"] is not None and "frechet" not in figures  # no library
+
+
+def test_renders_spread_over_two_worker_processes_equal_one_workers_byte_for_byte(
+        prefect_harness, tiny_render_checkpoints, performance_folder, tmp_path):
+    from dataclasses import asdict
+
+    from storage.render_manifest import read_manifest
+    from tasks.render.models import load_render_models
+    from tasks.render.plan import find_performances
+    from tasks.render.run import render_performances
+
+    config = RenderConfig(chunk_s=1.0, overlap_s=0.25, batch_size=1,
+                          sampler=SamplerConfig(kind="ddim", steps=4, guidance_scale=2.0))
+    diffusion, vqvae = tiny_render_checkpoints
+    # one worker, in this process, batching two performances at a time
+    models = load_render_models(diffusion, vqvae, device="cpu")
+    paths = find_performances(performance_folder)
+    one = render_performances(paths, tmp_path / "one", models,
+                              config.model_copy(update={"batch_size": 2}))
+    # two worker processes, one performance a shard
+    summary = render_flow(performances=performance_folder, out=tmp_path / "two", home=tmp_path,
+                          config=config, diffusion_checkpoint=diffusion, vqvae_checkpoint=vqvae,
+                          device="cpu", workers=2, runner="processes", evaluate=False)
+    assert sorted(summary["rendered"]) == sorted(one.rendered) and len(one.rendered) == 2
+    assert sorted(summary["failed"]) == sorted(one.failed)
+    for record in one.records:
+        if record.status == "ok":
+            wav = record.wav
+            assert (tmp_path / "one" / wav).read_bytes() == (tmp_path / "two" / wav).read_bytes()
+
+    def provenance(folder):  # the manifest, less when and how long
+        keep = lambda r: {k: v for k, v in asdict(r).items()  # noqa: E731
+                          if not k.endswith("_s") or k in ("duration_s", "chunk_s", "overlap_s")}
+        return sorted((keep(r) for r in read_manifest(folder / "renders.parquet")),
+                      key=lambda r: r["performance"])
+
+    two = provenance(tmp_path / "two")
+    assert [{k: v for k, v in r.items() if k != "rendered_at"} for r in two] == \
+        [{k: v for k, v in r.items() if k != "rendered_at"} for r in provenance(tmp_path / "one")]
+    # a second spread run finds everything done
+    again = render_flow(performances=performance_folder, out=tmp_path / "two", home=tmp_path,
+                        config=config, diffusion_checkpoint=diffusion, vqvae_checkpoint=vqvae,
+                        device="cpu", workers=2, evaluate=False)
+    assert again["rendered"] == [] and len(again["skipped"]) == 2
