@@ -8,6 +8,7 @@ made → manifest and report."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def render_flow(performances: Path, out: Path, home: Path,
         plan = plan_task(paths, out, models, config, force, catalog)
         if spread:
             _spread(plan, config, Checkpoints(str(diffusion_checkpoint), str(vqvae_checkpoint)),
-                    devices, catalog, make_task_runner(runner, workers, dask_address))
+                    devices, catalog, runner, workers, dask_address)
         else:
             with cpu_threads(config.threads):
                 _rounds(plan, models, config, catalog)
@@ -157,12 +158,19 @@ def _rounds(plan: RenderPlan, models: RenderModels, config: RenderConfig,
 
 
 def _spread(plan: RenderPlan, config: RenderConfig, checkpoints: Checkpoints,
-            devices: list[str] | None, catalog: PhraseCatalog | None, task_runner) -> None:
+            devices: list[str] | None, catalog: PhraseCatalog | None, runner: RunnerKind,
+            workers: int, dask_address: str | None) -> None:
     """One task run per shard of `batch_size` performances, on the runner's workers; the
     manifest is rewritten here as each shard comes back. A shard that fails records its
     performances as failed with the reason; the other shards go on."""
     logger = get_run_logger()
     shards = make_shards(plan, config.batch_size, devices)
+    if workers * config.threads > (os.cpu_count() or 1) and not dask_address \
+            and not any(d.startswith("cuda") for d in devices or []):
+        logger.warning("%d workers × %d threads (render.threads) on %d cores: torch's threads "
+                       "will wait on each other; set fewer workers or threads", workers,
+                       config.threads, os.cpu_count())
+    task_runner = make_task_runner(runner, workers, dask_address)
     progress = create_progress_artifact(0.0 if shards else 100.0, key="render-progress",
                                         description="Performances rendered of all to render")
     done = 0

@@ -76,7 +76,8 @@ def test_renders_spread_over_two_worker_processes_equal_one_workers_byte_for_byt
     from tasks.render.plan import find_performances
     from tasks.render.run import render_performances
 
-    config = RenderConfig(chunk_s=1.0, overlap_s=0.25, batch_size=1,
+    # one thread each: two workers of two threads on two cores spin against each other
+    config = RenderConfig(chunk_s=1.0, overlap_s=0.25, batch_size=1, threads=1,
                           sampler=SamplerConfig(kind="ddim", steps=4, guidance_scale=2.0))
     diffusion, vqvae = tiny_render_checkpoints
     # one worker, in this process, batching two performances at a time
