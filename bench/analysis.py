@@ -11,6 +11,8 @@ with only off-beat hats, drumless breaks), writes them as WAV, and analyses each
 With `--corpus DIR` (a folder built by `../shared/eval/make_h2corpus.py DIR`: real, human-made
 songs with truth from their source files) the same table is printed for those songs too.
 
+With a corpus, each song's beat / downbeat / section F follows (echelon and madmom alone).
+
 Usage: .venv/bin/python bench/analysis.py [--tracks 10] [--seed 2026] [--corpus DIR]
 """
 
@@ -84,7 +86,8 @@ def score(method, tracks) -> dict:
         if boundaries is not None:
             scores["section_f"].append(boundary_f(track.boundaries, boundaries))
     row = {k: (float(np.mean(v)) if v else None) for k, v in scores.items()}
-    return {**row, "seconds": seconds, "worst_beat_f": float(np.min(scores["beat_f"]))}
+    return {**row, "seconds": seconds, "worst_beat_f": float(np.min(scores["beat_f"])),
+            "per_track": scores}
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,18 @@ def report(title: str, tracks: list, methods: dict) -> dict:
     return rows
 
 
+def per_track(tracks: list, rows: dict, names: tuple[str, ...]) -> None:
+    """Beat / downbeat / section F of each track for the named methods."""
+    print(f"\n{'track':<26}" + "".join(f"{n:>26}" for n in names))
+    for i, (path, _) in enumerate(tracks):
+        cells = []
+        for name in names:
+            scores = rows[name]["per_track"]
+            cells.append(" / ".join(f"{scores[k][i]:.2f}" if len(scores[k]) > i else "—"
+                                    for k in ("beat_f", "downbeat_f", "section_f")))
+        print(f"{path.name[:25]:<26}" + "".join(f"{c:>26}" for c in cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tracks", type=int, default=10)
@@ -162,7 +177,9 @@ def main() -> None:
 
     rows = report("generated house", tracks, methods)
     if args.corpus is not None:
-        report(f"real songs ({args.corpus})", corpus_tracks(args.corpus), methods)
+        songs = corpus_tracks(args.corpus)
+        real = report(f"real songs ({args.corpus})", songs, methods)
+        per_track(songs, real, ("echelon (madmom)", "madmom DBN alone"))
     ours, ratio = rows["echelon (madmom)"], rows["echelon (madmom)"]["seconds"] / rows[
         "madmom DBN alone"]["seconds"]
     met = all(ours[k] >= TARGETS[k] for k in ("beat_f", "downbeat_f", "section_f")) \

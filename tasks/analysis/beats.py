@@ -54,9 +54,11 @@ def track_beats(
     feature_fps: float | None = None,
     beats_per_bar: int = 4,
     tempo_tolerance: float = 0.04,
+    kick: np.ndarray | None = None,  # (n_frames,) low-band onset strength at feature_fps
 ) -> BeatTrack:
     """Fit a piecewise-constant beat grid and choose the bar phase for the whole track."""
-    beats = fit_grid(activation, seed, tempo_tolerance=tempo_tolerance)
+    beats = fit_grid(activation, seed, tempo_tolerance=tempo_tolerance,
+                     kick=(kick, feature_fps) if kick is not None and feature_fps else None)
     if len(beats) == 0:
         return BeatTrack(beats, np.zeros(0, int), 0.0, activation)
     phase = bar_phase(beats, activation, bar_cues, feature_fps, beats_per_bar)
@@ -66,8 +68,11 @@ def track_beats(
 
 
 def fit_grid(activation: BeatActivation, seed: np.ndarray, tempo_tolerance: float = 0.04,
-             min_segment_beats: int = 16) -> np.ndarray:
-    """Beat times on a grid of constant period per tempo segment, fitted to the activation."""
+             min_segment_beats: int = 16,
+             kick: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+    """Beat times on a grid of constant period per tempo segment, fitted to the activation;
+    with `kick` (low-band onset strength, its frame rate) each segment's phase is then chosen
+    among the activation's peaks within a beat by where the kick drum also is."""
     seed = np.asarray(seed, dtype=float)
     if len(seed) < 3:
         return seed
@@ -85,8 +90,40 @@ def fit_grid(activation: BeatActivation, seed: np.ndarray, tempo_tolerance: floa
         s1, e1, p1 = segments[-1]  # the same segment when there is only one
         segments[-1] = (s1, max(e1, last + 0.1 * p1), p1)
     for start, end, period in segments:
-        beats.append(_fit_segment(act, fps, start, end, period, tempo_tolerance))
+        times = _fit_segment(act, fps, start, end, period, tempo_tolerance)
+        if kick is not None and len(times) >= 8:
+            times = _phase_with_kick(times, act, fps, *kick, start, end)
+        beats.append(times)
     return np.concatenate(beats)
+
+
+def _phase_with_kick(times: np.ndarray, act: np.ndarray, fps: float, kick: np.ndarray,
+                     kick_fps: float, start: float, end: float) -> np.ndarray:
+    """The grid moved to the best-supported of the activation's peaks within one beat.
+
+    A network trained on pop peaks wherever the hi-hats are loudest: with 16th-note hats or
+    heavy swing that can be an off-beat throughout. The kick drum is not fooled, so each
+    candidate phase (a local maximum of the activation folded over the beat) is scored by the
+    activation and by the low-band onsets at it, each relative to its mean over the candidates
+    (a flat cue says nothing, a lopsided one a lot)."""
+    period = float(np.median(np.diff(times)))
+    shifts = np.arange(0.0, period, 0.01)
+    grid = times[None, :] + shifts[:, None]  # (S, n)
+    folded = np.interp(grid * fps, np.arange(len(act)), act, left=0, right=0).mean(axis=1)
+    peaks = np.flatnonzero((folded >= np.roll(folded, 1)) & (folded >= np.roll(folded, -1))
+                           & (folded > 0.3 * folded.max()))
+    if len(peaks) < 2:
+        return times
+    low = np.interp(grid[peaks] * kick_fps, np.arange(len(kick)), kick, left=0, right=0).mean(1)
+    score = np.zeros(len(peaks))
+    for vote in (folded[peaks], low):
+        if vote.mean() > 1e-9:
+            score += vote / vote.mean() - 1.0
+    shift = shifts[peaks[np.argmax(score)]]
+    if shift > period / 2:
+        shift -= period  # the nearer way round
+    moved = times + shift
+    return moved[(moved >= max(start, 0.0)) & (moved < end)] if shift else times
 
 
 def tempo_segments(seed: np.ndarray, tolerance: float, min_beats: int) -> list[tuple[float, float, float]]:
@@ -188,10 +225,15 @@ def bar_phase(beats: np.ndarray, activation: BeatActivation, bar_cues: Sequence[
     """Index (0..beats_per_bar-1) of the first downbeat among `beats`, chosen over the whole track.
 
     An ensemble of votes (as in Durand et al., "Robust downbeat tracking using an ensemble of
-    convolutional networks", 2017: harmony, timbre and bass each get a say), each standardized
-    over the candidate phases so none dominates by scale: the backend's downbeat activation
-    relative to its beat activation, and for each cue (chroma, timbre, bass, …) how much it
-    changes across a bar line placed at that phase.
+    convolutional networks", 2017: harmony, timbre and bass each get a say): the backend's
+    downbeat activation relative to its beat activation, and for each cue (chroma, timbre,
+    bass, …) how much it changes across a bar line placed at that phase. Each vote counts by
+    its contrast, relative to its own mean over the phases, so a vote that barely leans adds
+    little and a sure one a lot: on real songs the network is sure and the arrangement hardly
+    changes on bar lines; on our generated house the network cannot tell beat 1 from beat 3
+    and harmony, timbre and bass all change on the bar line. (Standardizing each vote made a
+    flat cue as loud as a sure network: downbeat F 0.41 against madmom's own 0.70 on the
+    Hydrogen songs.)
     """
     votes = []
     if activation.downbeat is not None:
@@ -208,9 +250,8 @@ def bar_phase(beats: np.ndarray, activation: BeatActivation, bar_cues: Sequence[
     total = np.zeros(beats_per_bar)
     for vote in votes:
         vote = np.asarray(vote, dtype=float)
-        spread = vote.std()
-        if spread > 1e-9:
-            total += (vote - vote.mean()) / spread
+        if vote.mean() > 1e-9:
+            total += vote / vote.mean() - 1.0
     return int(np.argmax(total))
 
 

@@ -94,7 +94,8 @@ def analyze_track(path: Path | str, config: AnalysisConfig | None = None,
     seed = tracker.seed_beats(activation, beats_cfg.min_bpm, beats_cfg.max_bpm)
     beat_track = track_beats(activation, seed, bar_cues(features),
                              features.sample_rate / features.hop_length,
-                             beats_cfg.beats_per_bar, beats_cfg.tempo_tolerance)
+                             beats_cfg.beats_per_bar, beats_cfg.tempo_tolerance,
+                             kick=low_onsets(features))
     lap("beats")
 
     sec = config.sections
@@ -107,6 +108,12 @@ def analyze_track(path: Path | str, config: AnalysisConfig | None = None,
     lap("phrases")
     return TrackAnalysis(str(path), duration_s, info.sample_rate, info.channels, beat_track,
                          sections, phrases, features, summaries, timings, waveform)
+
+
+def low_onsets(features: FrameFeatures) -> np.ndarray:
+    """(T,) onset strength of the lowest mel bands (below ~300 Hz): where the kick drum is."""
+    low = features.mel_db[:6]
+    return np.maximum(np.diff(low, axis=1, prepend=low[:, :1]), 0.0).sum(axis=0)
 
 
 def bar_cues(features: FrameFeatures) -> list[np.ndarray]:

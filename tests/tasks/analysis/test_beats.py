@@ -81,6 +81,61 @@ def test_bar_phase_from_harmony_alone():
     assert bar_phase(beats, BeatActivation(np.zeros(3400), None, FPS), [chroma], fps) == 1
 
 
+def _bar_changes(beats: np.ndarray, fps: float, line_phase: int, strength: float) -> np.ndarray:
+    """A cue whose value changes by `strength` across bar lines placed at `line_phase`."""
+    cue = np.zeros((1, int((beats[-1] + 1) * fps)))
+    for bar, start in enumerate(beats[line_phase::4]):
+        cue[0, int(start * fps):] += strength * (1 if bar % 2 else -1)
+    return cue
+
+
+def test_a_confident_downbeat_network_outvotes_cues_that_barely_lean_the_other_way():
+    """Real songs: the network is sure, the arrangement hardly changes on the bar line."""
+    beats = 0.3 + 0.5 * np.arange(64)
+    act = spiky_activation(beats, 34.0)
+    down = np.zeros_like(act)
+    for t in beats[3::4]:
+        down[int(round(t * FPS))] = 0.9
+    for t in beats[1::4]:  # a little on the other beats, as a real network does
+        down[int(round(t * FPS))] = 0.1
+    fps = 50.0
+    flat = [_bar_changes(beats, fps, 2, 1.0) + 10.0 * np.ones(1) for _ in range(3)]
+    assert bar_phase(beats, BeatActivation(act, down, FPS), flat, fps) == 3
+
+
+def test_clear_bar_line_changes_outvote_a_network_that_cannot_tell_beat_1_from_beat_3():
+    """Generated house: the network halves its belief between two beats; harmony, timbre and
+    bass all change on the true bar line."""
+    beats = 0.3 + 0.5 * np.arange(64)
+    act = spiky_activation(beats, 34.0)
+    down = np.zeros_like(act)
+    for t in np.concatenate([beats[1::4], beats[3::4]]):
+        down[int(round(t * FPS))] = 0.5
+    fps = 50.0
+    cues = [_bar_changes(beats, fps, 1, 4.0) for _ in range(3)]
+    assert bar_phase(beats, BeatActivation(act, down, FPS), cues, fps) == 1
+
+
+def test_the_kick_moves_a_grid_that_locked_onto_loud_sixteenth_hats():
+    """tutorial_georgyporgy (Hydrogen's demo): the activation peaks on the 16th-note hats all
+    song long, 0.11 s after the beat; the kick drum is on the beat."""
+    period, kick_fps = 0.6122, 1000 / 23.2
+    truth = 0.15 + period * np.arange(80)
+    act = 0.6 * spiky_activation(truth, 50.0)  # the beat, quieter
+    hats = spiky_activation(truth + 0.112, 50.0)
+    act = np.maximum(act, hats)
+    seed = truth + 0.112  # the DBN followed the hats, as madmom's does on that song
+    kick = np.zeros(int(50 * kick_fps))
+    kick[np.round(truth * kick_fps).astype(int)] = 30.0
+    without = fit_grid(BeatActivation(act, None, FPS), seed)
+    assert beat_f(truth, without) == 0.0  # on the hats throughout
+    with_kick = fit_grid(BeatActivation(act, None, FPS), seed, kick=(kick, kick_fps))
+    assert beat_f(truth, with_kick) >= 0.99
+    # and where no kick says otherwise, the grid stays where the activation put it
+    assert np.array_equal(fit_grid(BeatActivation(act, None, FPS), seed,
+                                   kick=(np.ones_like(kick), kick_fps)), without)
+
+
 def test_generated_house_track_beats_and_downbeats(house_track, house_analysis):
     bt = house_analysis.beat_track
     assert bt.tempo_bpm == pytest.approx(house_track.spec.bpm, rel=0.005)
