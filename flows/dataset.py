@@ -25,6 +25,7 @@ from storage.locks import folder_lock
 from storage.parquet_store import export_parquet
 from storage.vector_index import load_or_rebuild
 from tasks.analysis.audio import decoder_fingerprint
+from tasks.analysis.beats import LOW_BEAT_CONFIDENCE, LOW_DOWNBEAT_CONFIDENCE
 from tasks.config import AnalysisConfig, load_analysis_config
 from tasks.dataset.guard import with_retries
 from tasks.dataset.rebuild import analyze_chunk, chunked, config_hash, discover, plan_rebuild
@@ -129,6 +130,15 @@ def _rebuild(library: Path, layout: Home, db: str | None, config: AnalysisConfig
     database.finish_run(run_id, **{k: v for k, v in summary.items() if k != "run_id"})
     create_table_artifact(key="dataset-rebuild-summary", table=[summary],
                           description=f"Dataset rebuild of {library}")
+    doubtful = database.doubtful_tracks(LOW_BEAT_CONFIDENCE, LOW_DOWNBEAT_CONFIDENCE)
+    create_table_artifact(
+        key="dataset-rebuild-low-confidence",
+        table=doubtful or [{"path": "—", "tempo_bpm": "", "beat_confidence": "",
+                            "downbeat_confidence": "no track below the confidence levels"}],
+        description=f"Tracks whose phrases may be misaligned (beat confidence < "
+                    f"{LOW_BEAT_CONFIDENCE} or downbeat confidence < {LOW_DOWNBEAT_CONFIDENCE}, "
+                    f"least sure first): check them by ear")
+    summary["low_confidence"] = len(doubtful)
     failures = database.failures(run_id)
     create_table_artifact(key="dataset-rebuild-failures",
                           table=failures or [{"path": "—", "reason": "no failures", "detail": ""}],

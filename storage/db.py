@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import (BigInteger, Engine, Float, ForeignKey, Integer, LargeBinary, String,
-                        create_engine, delete, event, exc, func, inspect, select, text)
+                        create_engine, delete, event, exc, func, inspect, or_, select, text)
 from sqlalchemy.orm import (DeclarativeBase, Mapped, Session, mapped_column, relationship,
                             sessionmaker)
 
@@ -43,6 +43,8 @@ class Track(Base):
     sample_rate: Mapped[int | None] = mapped_column(Integer, nullable=True)
     channels: Mapped[int | None] = mapped_column(Integer, nullable=True)
     tempo_bpm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    beat_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)  # 0..1
+    downbeat_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)  # 0..1
     beats: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # float64 seconds
     positions: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # int8 bar positions
     analysed_at: Mapped[str] = mapped_column(String(32))
@@ -124,8 +126,11 @@ def check_integrity(engine: Engine) -> None:
     damage is reported before more is built on it."""
     if engine.dialect.name != "sqlite":
         return
-    with engine.connect() as connection:
-        problems = [row[0] for row in connection.execute(text("PRAGMA quick_check(5)"))]
+    try:
+        with engine.connect() as connection:
+            problems = [row[0] for row in connection.execute(text("PRAGMA quick_check(5)"))]
+    except exc.DatabaseError as error:  # damage the check itself cannot walk past
+        raise DatabaseDamaged(str(engine.url), str(error.orig)) from error
     if problems != ["ok"]:
         raise DatabaseDamaged(str(engine.url), " ".join(" ".join(problems).split())[:300])
 
@@ -265,6 +270,23 @@ class PhraseDatabase:
             rows = s.scalars(select(Failure).where(Failure.run_id == run_id).order_by(Failure.path))
             return [{"path": f.path, "reason": f.reason, "detail": f.detail} for f in rows]
 
+    def doubtful_tracks(self, beat_below: float, downbeat_below: float,
+                        limit: int = 500) -> list[dict]:
+        """Analysed tracks whose beat or downbeat confidence is below the given levels, least
+        sure first: the ones a person should check by ear."""
+        low = or_(Track.beat_confidence < beat_below, Track.downbeat_confidence < downbeat_below)
+        least = func.min(Track.beat_confidence, Track.downbeat_confidence) \
+            if self.engine.dialect.name == "sqlite" else \
+            func.least(Track.beat_confidence, Track.downbeat_confidence)
+        with self.session() as s:
+            rows = s.execute(select(Track.path, Track.tempo_bpm, Track.beat_confidence,
+                                    Track.downbeat_confidence)
+                             .where(Track.status == "ok", low).order_by(least, Track.path)
+                             .limit(limit)).all()
+        return [{"path": r.path, "tempo_bpm": round(r.tempo_bpm or 0.0, 2),
+                 "beat_confidence": round(r.beat_confidence, 3),
+                 "downbeat_confidence": round(r.downbeat_confidence, 3)} for r in rows]
+
     def embeddings(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids (n,) int64, vectors (n, D) float32) of every phrase, ordered by id."""
         with self.session() as s:
@@ -317,6 +339,7 @@ def _track_row(record: TrackRecord, run_id: str) -> Track:
         error=record.error, reason=record.reason, decoders=record.decoders,
         duration_s=record.duration_s, sample_rate=record.sample_rate,
         channels=record.channels, tempo_bpm=record.tempo_bpm,
+        beat_confidence=record.beat_confidence, downbeat_confidence=record.downbeat_confidence,
         beats=np.asarray(record.beats, np.float64).tobytes(),
         positions=np.asarray(record.positions, np.int8).tobytes(),
         analysed_at=utc_now(), run_id=run_id,

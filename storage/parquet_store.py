@@ -33,7 +33,9 @@ def export_parquet(db: PhraseDatabase, artifacts: Path | str) -> dict[str, int] 
             tracks.append({"track_path": track.path, "status": track.status, "error": track.error,
                            "content_hash": track.content_hash, "duration_s": track.duration_s,
                            "sample_rate": track.sample_rate, "channels": track.channels,
-                           "tempo_bpm": track.tempo_bpm})
+                           "tempo_bpm": track.tempo_bpm,
+                           "beat_confidence": track.beat_confidence,
+                           "downbeat_confidence": track.downbeat_confidence})
             if track.beats:
                 times = np.frombuffer(track.beats, dtype=np.float64)
                 positions = np.frombuffer(track.positions, dtype=np.int8)
@@ -51,7 +53,8 @@ def export_parquet(db: PhraseDatabase, artifacts: Path | str) -> dict[str, int] 
         "tracks": pa.schema([("track_path", pa.string()), ("status", pa.string()), ("error", pa.string()),
                              ("content_hash", pa.string()), ("duration_s", pa.float64()),
                              ("sample_rate", pa.int32()), ("channels", pa.int32()),
-                             ("tempo_bpm", pa.float64())]),
+                             ("tempo_bpm", pa.float64()), ("beat_confidence", pa.float64()),
+                             ("downbeat_confidence", pa.float64())]),
         "beats": pa.schema([("track_path", pa.string()), ("beat", pa.int32()), ("time_s", pa.float64()),
                             ("position", pa.int8())]),
         "phrases": pa.schema([("phrase_id", pa.int64()), ("track_path", pa.string()), ("index", pa.int32()),

@@ -34,6 +34,8 @@ class TrackRecord:
     sample_rate: int | None = None
     channels: int | None = None
     tempo_bpm: float | None = None
+    beat_confidence: float | None = None  # 0..1 (tasks.analysis.beats.BeatTrack)
+    downbeat_confidence: float | None = None
     beats: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n,) seconds
     positions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))  # (n,) 1..4
     phrases: tuple[PhraseRecord, ...] = ()

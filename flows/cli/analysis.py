@@ -42,6 +42,12 @@ def _print_analysis(record: dict, timings: dict[str, float], plot: Path | None) 
     console.print(f"tempo {record['tempo_bpm']:.2f} BPM · {len(record['beats'])} beats · "
                   f"{len(record['downbeats'])} bars · {len(record['sections'])} sections · "
                   f"{len(record['phrases'])} phrases")
+    from tasks.analysis.beats import LOW_BEAT_CONFIDENCE, LOW_DOWNBEAT_CONFIDENCE
+
+    beat, down = record["beat_confidence"], record["downbeat_confidence"]
+    doubt = beat < LOW_BEAT_CONFIDENCE or down < LOW_DOWNBEAT_CONFIDENCE
+    console.print(f"confidence: beats {beat:.2f}, downbeats {down:.2f}"
+                  + (" [yellow]— low: check the grid by ear (--plot)[/yellow]" if doubt else ""))
     table = Table("section", "start", "end", "phrases (bars)")
     for i, s in enumerate(record["sections"]):
         bars = [str(p["n_bars"]) for p in record["phrases"] if p["section"] == i]

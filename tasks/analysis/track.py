@@ -42,6 +42,8 @@ class TrackAnalysis:
             "sample_rate": self.sample_rate,
             "channels": self.channels,
             "tempo_bpm": round(self.tempo_bpm, 3),
+            "beat_confidence": round(self.beat_track.beat_confidence, 3),
+            "downbeat_confidence": round(self.beat_track.downbeat_confidence, 3),
             "beats": [round(float(t), 4) for t in self.beat_track.beats],
             "downbeats": [round(float(t), 4) for t in self.beat_track.downbeats],
             "sections": [{"start_s": round(s.start_s, 4), "end_s": round(s.end_s, 4)}

@@ -139,7 +139,7 @@ def test_trigger_a_rebuild_through_the_api_and_read_its_artifacts(service):
                 flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
     by_key = {a.key: a for a in artifacts}
     assert {"dataset-rebuild-summary", "dataset-rebuild-failures",
-            "dataset-rebuild-progress"} <= set(by_key)
+            "dataset-rebuild-progress", "dataset-rebuild-low-confidence"} <= set(by_key)
     summary = by_key["dataset-rebuild-summary"].data
     summary = json.loads(summary) if isinstance(summary, str) else summary
     assert summary[0]["analyzed"] == 2 and summary[0]["failed"] == 1

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 
 CONTRACT_KEYS = {"path", "duration_s", "sample_rate", "channels", "tempo_bpm", "beats",
-                 "downbeats", "sections", "phrases"}
+                 "downbeats", "sections", "phrases", "beat_confidence", "downbeat_confidence"}
 runner = CliRunner()
 
 

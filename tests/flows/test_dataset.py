@@ -151,7 +151,8 @@ def test_cli_rebuild_search_stats_sql(prefect_harness, library, tmp_path):
                                  "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(summary) == {"analyzed", "skipped", "failed", "removed", "phrases", "run_id"}
+    assert set(summary) == {"analyzed", "skipped", "failed", "removed", "phrases", "run_id",
+                            "low_confidence"}
 
     # A stored phrase's own audio finds that phrase first.
     rows = json.loads(runner.invoke(app, ["sql", "SELECT phrase_id, track_path, start_s, end_s FROM phrases "

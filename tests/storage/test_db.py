@@ -99,3 +99,18 @@ def test_damage_is_named_with_what_to_do(tmp_path):
     for read_only in (False, True):
         with pytest.raises(DatabaseDamaged, match="damaged"):
             PhraseDatabase.open(url, read_only=read_only)
+
+
+def test_tracks_to_check_by_ear_are_the_unsure_ones_least_sure_first(tmp_path):
+    db = PhraseDatabase.open(f"sqlite:///{tmp_path / 'p.db'}")
+    db.start_run("r", "lib")
+    for path, beat, down in (("/sure.wav", 0.9, 0.8), ("/swing.wav", 0.3, 0.9),
+                             ("/bar.wav", 0.7, 0.05)):
+        db.save_record(replace(_record(path, 1), tempo_bpm=120.0, beat_confidence=beat,
+                               downbeat_confidence=down), "r")
+    db.save_record(_record("/broken.wav", 0, status="failed"), "r")
+    doubtful = db.doubtful_tracks(0.45, 0.2)
+    assert [t["path"] for t in doubtful] == ["/bar.wav", "/swing.wav"]
+    assert doubtful[1] == {"path": "/swing.wav", "tempo_bpm": 120.0, "beat_confidence": 0.3,
+                           "downbeat_confidence": 0.9}
+    assert db.doubtful_tracks(0.0, 0.0) == []

@@ -136,6 +136,35 @@ def test_the_kick_moves_a_grid_that_locked_onto_loud_sixteenth_hats():
                                    kick=(np.ones_like(kick), kick_fps)), without)
 
 
+def _clicks(times: np.ndarray, path, seconds: float = 25.0, rate: int = 44100):
+    """Identical noise clicks: no accent, no kick, no harmony to tell one beat from another."""
+    import soundfile as sf
+
+    burst = np.random.default_rng(0).standard_normal(int(0.02 * rate)) \
+        * np.exp(-np.arange(int(0.02 * rate)) / 200)
+    audio = np.zeros(int(seconds * rate))
+    for t in times:
+        i = int(t * rate)
+        audio[i:i + len(burst)] += 0.5 * burst[:len(audio) - i]
+    sf.write(path, audio.astype(np.float32), rate)
+    return path
+
+
+def test_confidence_is_low_where_the_music_cannot_tell_and_high_where_it_can(tmp_path,
+                                                                            house_analysis):
+    from tasks.analysis.beats import LOW_DOWNBEAT_CONFIDENCE
+
+    on_beats = analyze_track(_clicks(np.arange(0.5, 24, 0.5), tmp_path / "beats.wav"))
+    eighths = analyze_track(_clicks(np.arange(0.5, 24, 0.25), tmp_path / "eighths.wav"))
+    # equal clicks on every 8th note: which of two is the beat, which of eight the bar line?
+    assert eighths.beat_track.beat_confidence < on_beats.beat_track.beat_confidence == 1.0
+    assert eighths.beat_track.downbeat_confidence < LOW_DOWNBEAT_CONFIDENCE
+    house = house_analysis.beat_track  # kick on the beat, chords and sections on bar lines
+    assert house.downbeat_confidence > 2 * eighths.beat_track.downbeat_confidence
+    assert house.beat_confidence > 0.45 and house.downbeat_confidence > LOW_DOWNBEAT_CONFIDENCE
+    assert 0.0 <= house.beat_confidence <= 1.0 and 0.0 <= house.downbeat_confidence <= 1.0
+
+
 def test_generated_house_track_beats_and_downbeats(house_track, house_analysis):
     bt = house_analysis.beat_track
     assert bt.tempo_bpm == pytest.approx(house_track.spec.bpm, rel=0.005)
