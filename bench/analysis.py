@@ -66,10 +66,37 @@ def librosa_alone(path: Path, n_sections: int):
     return times, None, beat_times[bounds[1:]]
 
 
+CONFIDENCE: dict[str, tuple[float, float]] = {}  # path → (beat, downbeat) of echelon (madmom)
+
+
 def echelon(path: Path, config: AnalysisConfig):
     result = analyze_track(path, config)
     bt = result.beat_track
+    if config.beats.backend == "madmom":
+        CONFIDENCE[str(path)] = (bt.beat_confidence, bt.downbeat_confidence)
     return bt.beats, bt.downbeats, np.array([s.start_s for s in result.sections[1:]])
+
+
+def confidence_split(sets: list[tuple[list, dict]]) -> None:
+    """Does a low confidence mean something? echelon's F on the tracks above and below the
+    levels that `echelon rebuild` flags, over every set measured."""
+    from tasks.analysis.beats import LOW_BEAT_CONFIDENCE, LOW_DOWNBEAT_CONFIDENCE
+
+    groups: dict[str, list[tuple[float, float]]] = {"confident": [], "flagged low": []}
+    for tracks, rows in sets:
+        scores = rows["echelon (madmom)"]["per_track"]
+        for i, (path, _) in enumerate(tracks):
+            beat, down = CONFIDENCE[str(path)]
+            low = beat < LOW_BEAT_CONFIDENCE or down < LOW_DOWNBEAT_CONFIDENCE
+            groups["flagged low" if low else "confident"].append(
+                (scores["beat_f"][i], scores["downbeat_f"][i]))
+    print(f"\n{'echelon confidence':<20}{'tracks':>8}{'beat F':>8}{'downbeat F':>12}")
+    for name, values in groups.items():
+        if values:
+            beat_fs, down_fs = zip(*values)
+            print(f"{name:<20}{len(values):>8}{np.mean(beat_fs):>8.3f}{np.mean(down_fs):>12.3f}")
+        else:
+            print(f"{name:<20}{0:>8}{'—':>8}{'—':>12}")
 
 
 def score(method, tracks) -> dict:
@@ -175,11 +202,15 @@ def main() -> None:
     for method in methods.values():
         method(tracks[0][0], tracks[0][1])
 
+    CONFIDENCE.clear()  # the warm-up's
     rows = report("generated house", tracks, methods)
+    sets = [(tracks, rows)]
     if args.corpus is not None:
         songs = corpus_tracks(args.corpus)
         real = report(f"real songs ({args.corpus})", songs, methods)
         per_track(songs, real, ("echelon (madmom)", "madmom DBN alone"))
+        sets.append((songs, real))
+    confidence_split(sets)
     ours, ratio = rows["echelon (madmom)"], rows["echelon (madmom)"]["seconds"] / rows[
         "madmom DBN alone"]["seconds"]
     met = all(ours[k] >= TARGETS[k] for k in ("beat_f", "downbeat_f", "section_f")) \
