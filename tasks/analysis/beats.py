@@ -113,18 +113,56 @@ def grid_with_confidence(activation: BeatActivation, seed: np.ndarray,
         s1, e1, p1 = segments[-1]  # the same segment when there is only one
         segments[-1] = (s1, max(e1, last + 0.1 * p1), p1)
     confidences = []
-    for start, end, period in segments:
-        times = _fit_segment(act, fps, start, end, period, tempo_tolerance)
+    pieces = [piece for segment in segments
+              for piece in _steady_pieces(act, fps, seed, *segment, tempo_tolerance,
+                                          min_segment_beats)]
+    for start, end, times in pieces:
         confidence = 0.0
         if len(times) >= 8:
             times, confidence = _settle_phase(times, act, fps, kick, start, end)
         beats.append(times)
         confidences.append(confidence)
     weights = np.array([len(b) for b in beats], dtype=float)
-    beats_all = np.concatenate(beats)
+    beats_all = _no_doubles(np.concatenate(beats))
     if weights.sum() == 0:
         return beats_all, 0.0
     return beats_all, float(np.dot(weights, confidences) / weights.sum())
+
+
+DRIFT_S = 0.035  # the tracker's beats this far off a constant grid: the tempo is not steady
+
+
+def _steady_pieces(act: np.ndarray, fps: float, seed: np.ndarray, start: float, end: float,
+                   period: float, tolerance: float, min_beats: int,
+                   ) -> list[tuple[float, float, np.ndarray]]:
+    """[(start, end, grid beats)]: one constant grid over the segment where the tempo holds;
+    halves with their own grids (down to `min_beats` beats) where it drifts, as a live
+    drummer's does. Drift shows as the tracker's beats sliding off the grid: more than a
+    quarter of them over DRIFT_S away. (Beats half a period away are the tracker walking
+    onto the off-beat, which the grid exists to ignore.)"""
+    times = _fit_segment(act, fps, start, end, period, tolerance)
+    inside = seed[(seed >= start) & (seed < end)]
+    if len(inside) < 2 * min_beats or len(times) < 2:
+        return [(start, end, times)]
+    nearest = np.abs(inside[:, None] - times[None, :]).min(axis=1)
+    kept = nearest[nearest < 0.3 * period]
+    if len(kept) == 0 or np.mean(kept > DRIFT_S) <= 0.25:
+        return [(start, end, times)]
+    middle = float(inside[len(inside) // 2])
+    halves = []
+    for a, b, part in ((start, middle, inside[inside < middle]),
+                       (middle, end, inside[inside >= middle])):
+        local = float(np.median(np.diff(part))) if len(part) > 2 else period
+        halves += _steady_pieces(act, fps, seed, a, b, local, tolerance, min_beats)
+    return halves
+
+
+def _no_doubles(beats: np.ndarray) -> np.ndarray:
+    """Where two grids meet, a beat each side of the seam can land on one beat: keep one."""
+    if len(beats) < 3:
+        return beats
+    gap = float(np.median(np.diff(beats)))
+    return beats[np.concatenate([[True], np.diff(beats) > 0.5 * gap])]
 
 
 def _settle_phase(times: np.ndarray, act: np.ndarray, fps: float,

@@ -1,0 +1,83 @@
+"""Beats and bar lines on drum patterns written out here note by note (not by synthetic/, whose
+house tracks the analysis was first built on): a drummer whose tempo drifts, 16th-note hats
+louder than the beat, and the steady pattern both must keep."""
+
+import numpy as np
+import soundfile as sf
+
+from tasks.analysis.accuracy import beat_f
+from tasks.analysis.track import analyze_track
+
+RATE = 44100
+BASS_NOTES = (55.0, 65.4, 49.0, 73.4)
+
+
+def _kick(rng) -> np.ndarray:
+    t = np.arange(int(0.25 * RATE)) / RATE
+    return np.sin(2 * np.pi * (50 + 100 * np.exp(-t * 30)) * t) * np.exp(-t * 12)
+
+
+def _snare(rng) -> np.ndarray:
+    n = int(0.15 * RATE)
+    return 0.5 * rng.standard_normal(n) * np.exp(-np.arange(n) / (0.03 * RATE))
+
+
+def _hat(rng) -> np.ndarray:
+    n = int(0.05 * RATE)
+    return 0.3 * np.diff(rng.standard_normal(n + 1)) * np.exp(-np.arange(n) / (0.01 * RATE))
+
+
+def _place(audio: np.ndarray, sound: np.ndarray, t: float) -> None:
+    i = int(t * RATE)
+    if i < len(audio):
+        audio[i:i + len(sound)] += sound[:len(audio) - i]
+
+
+def drums(beats: np.ndarray, path, hats: str = "eighths", hat_level: float = 1.0):
+    """Kick on 1 and 3 with a bass note each bar, snare on 2 and 4, hats on the 8th or 16th
+    notes between the beats; `beats` are the true beat times (the last one ends the song)."""
+    rng = np.random.default_rng(3)
+    audio = np.zeros(int((beats[-1] + 1.5) * RATE))
+    for j, (t, following) in enumerate(zip(beats[:-1], beats[1:])):
+        period = following - t
+        if j % 4 == 0:
+            duration = min(4, len(beats) - 1 - j) * period * 0.9
+            tone = np.arange(int(duration * RATE)) / RATE
+            _place(audio, 0.3 * np.sin(2 * np.pi * BASS_NOTES[(j // 4) % 4] * tone), t)
+        _place(audio, 1.2 * _kick(rng) if j % 4 == 0 else _kick(rng) if j % 4 == 2
+               else _snare(rng), t)
+        offsets = (0.5,) if hats == "eighths" else (0.25, 0.5, 0.75)
+        for offset in offsets:
+            _place(audio, hat_level * _hat(rng), t + offset * period)
+    sf.write(path, (0.8 * audio / np.abs(audio).max()).astype(np.float32), RATE)
+    return path
+
+
+def _scores(beats: np.ndarray, path) -> tuple[float, float, float]:
+    found = analyze_track(path).beat_track
+    return (beat_f(beats[:-1], found.beats), beat_f(beats[:-1][::4], found.downbeats),
+            found.beat_confidence)
+
+
+def test_a_drummer_drifting_from_112_to_128_bpm_keeps_beats_and_bar_lines(tmp_path):
+    bpm = np.linspace(112, 128, 120)
+    beats = 0.5 + np.concatenate([[0.0], np.cumsum(60 / bpm[:-1])])
+    beat, downbeat, _ = _scores(beats, drums(beats, tmp_path / "drift.wav"))
+    assert beat >= 0.97 and downbeat >= 0.95  # one constant grid: 0.79
+
+
+def test_sixteenth_hats_louder_than_the_beat_do_not_pull_the_grid_off_it(tmp_path):
+    """tutorial_georgyporgy's case: madmom's tracker follows the hats, the kick does not."""
+    beats = 0.5 + 60 / 98 * np.arange(64)
+    beat, downbeat, _ = _scores(beats, drums(beats, tmp_path / "hats.wav", "sixteenths", 3.0))
+    assert beat >= 0.97 and downbeat >= 0.95
+
+
+def test_a_wrong_tempo_level_is_flagged_not_passed_as_good(tmp_path):
+    """At this hat level madmom's tracker takes 3 sixteenths for a beat (130.7 BPM for 98),
+    and so does our grid: not solved yet, but the track is listed to check by ear."""
+    from tasks.analysis.beats import LOW_BEAT_CONFIDENCE
+
+    beats = 0.5 + 60 / 98 * np.arange(64)
+    beat, _, confidence = _scores(beats, drums(beats, tmp_path / "hats.wav", "sixteenths", 1.0))
+    assert beat >= 0.97 or confidence < LOW_BEAT_CONFIDENCE
