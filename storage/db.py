@@ -45,6 +45,7 @@ class Track(Base):
     tempo_bpm: Mapped[float | None] = mapped_column(Float, nullable=True)
     beat_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)  # 0..1
     downbeat_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)  # 0..1
+    beats_per_bar: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the meter
     beats: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # float64 seconds
     positions: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # int8 bar positions
     analysed_at: Mapped[str] = mapped_column(String(32))
@@ -340,6 +341,7 @@ def _track_row(record: TrackRecord, run_id: str) -> Track:
         duration_s=record.duration_s, sample_rate=record.sample_rate,
         channels=record.channels, tempo_bpm=record.tempo_bpm,
         beat_confidence=record.beat_confidence, downbeat_confidence=record.downbeat_confidence,
+        beats_per_bar=record.beats_per_bar,
         beats=np.asarray(record.beats, np.float64).tobytes(),
         positions=np.asarray(record.positions, np.int8).tobytes(),
         analysed_at=utc_now(), run_id=run_id,

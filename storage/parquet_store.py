@@ -35,7 +35,8 @@ def export_parquet(db: PhraseDatabase, artifacts: Path | str) -> dict[str, int] 
                            "sample_rate": track.sample_rate, "channels": track.channels,
                            "tempo_bpm": track.tempo_bpm,
                            "beat_confidence": track.beat_confidence,
-                           "downbeat_confidence": track.downbeat_confidence})
+                           "downbeat_confidence": track.downbeat_confidence,
+                           "beats_per_bar": track.beats_per_bar})
             if track.beats:
                 times = np.frombuffer(track.beats, dtype=np.float64)
                 positions = np.frombuffer(track.positions, dtype=np.int8)
@@ -54,7 +55,8 @@ def export_parquet(db: PhraseDatabase, artifacts: Path | str) -> dict[str, int] 
                              ("content_hash", pa.string()), ("duration_s", pa.float64()),
                              ("sample_rate", pa.int32()), ("channels", pa.int32()),
                              ("tempo_bpm", pa.float64()), ("beat_confidence", pa.float64()),
-                             ("downbeat_confidence", pa.float64())]),
+                             ("downbeat_confidence", pa.float64()),
+                             ("beats_per_bar", pa.int32())]),
         "beats": pa.schema([("track_path", pa.string()), ("beat", pa.int32()), ("time_s", pa.float64()),
                             ("position", pa.int8())]),
         "phrases": pa.schema([("phrase_id", pa.int64()), ("track_path", pa.string()), ("index", pa.int32()),

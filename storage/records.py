@@ -36,8 +36,9 @@ class TrackRecord:
     tempo_bpm: float | None = None
     beat_confidence: float | None = None  # 0..1 (tasks.analysis.beats.BeatTrack)
     downbeat_confidence: float | None = None
+    beats_per_bar: int | None = None  # the meter (3 for 3/4)
     beats: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n,) seconds
-    positions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))  # (n,) 1..4
+    positions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))  # (n,) 1..meter
     phrases: tuple[PhraseRecord, ...] = ()
 
 

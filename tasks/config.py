@@ -25,8 +25,17 @@ class BeatsConfig(_Frozen):
     backend: Literal["madmom", "librosa"] = "madmom"
     min_bpm: float = Field(75.0, gt=20)
     max_bpm: float = Field(165.0, lt=400)
-    beats_per_bar: int = Field(4, ge=2, le=12)
+    # the meters a track may have (beats per bar); madmom's tracker chooses among them per track
+    beats_per_bar: tuple[int, ...] = (3, 4)
     tempo_tolerance: float = Field(0.04, gt=0, lt=0.5)
+
+    @field_validator("beats_per_bar", mode="before")
+    @classmethod
+    def _meters(cls, value):
+        meters = (value,) if isinstance(value, int) else tuple(value)
+        if not meters or any(not isinstance(m, int) or not 2 <= m <= 12 for m in meters):
+            raise ValueError("beats_per_bar: one or more whole numbers from 2 to 12, e.g. [3, 4]")
+        return tuple(sorted(set(meters)))
 
     @model_validator(mode="after")
     def _range(self) -> "BeatsConfig":

@@ -39,7 +39,8 @@ def analyze(
 def _print_analysis(record: dict, timings: dict[str, float], plot: Path | None) -> None:
     console.print(f"[bold]{record['path']}[/bold]  {record['duration_s']:.1f} s, "
                   f"{record['sample_rate']} Hz, {record['channels']} ch")
-    console.print(f"tempo {record['tempo_bpm']:.2f} BPM · {len(record['beats'])} beats · "
+    console.print(f"tempo {record['tempo_bpm']:.2f} BPM · {record['beats_per_bar']}/4 · "
+                  f"{len(record['beats'])} beats · "
                   f"{len(record['downbeats'])} bars · {len(record['sections'])} sections · "
                   f"{len(record['phrases'])} phrases")
     from tasks.analysis.beats import LOW_BEAT_CONFIDENCE, LOW_DOWNBEAT_CONFIDENCE

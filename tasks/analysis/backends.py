@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tasks.analysis.beats import ACTIVATION_FPS, BeatActivation
+from tasks.analysis.beats import ACTIVATION_FPS, BeatActivation, Seed
 from tasks.analysis.features import stft_frames
 from tasks.analysis.stream import Span
 
@@ -30,7 +30,8 @@ class BeatBackend(Protocol):
 
     def accumulator(self) -> Accumulator: ...
 
-    def seed_beats(self, activation: BeatActivation, min_bpm: float, max_bpm: float) -> np.ndarray: ...
+    def seed_beats(self, activation: BeatActivation, min_bpm: float, max_bpm: float,
+                   meters: tuple[int, ...] = (4,)) -> Seed: ...
 
 
 class MadmomBackend:
@@ -63,13 +64,16 @@ class MadmomBackend:
         offset = span.origin // self.hop
         return features[first - offset: end - offset]
 
-    def seed_beats(self, activation: BeatActivation, min_bpm: float, max_bpm: float) -> np.ndarray:
+    def seed_beats(self, activation: BeatActivation, min_bpm: float, max_bpm: float,
+                   meters: tuple[int, ...] = (4,)) -> Seed:
+        """madmom's DBN: beats, and the meter its bar model fits best (the longest bar it
+        counts, in the most bars)."""
         act = madmom_columns(activation)
         if len(act) < 2 * ACTIVATION_FPS:
-            return np.zeros(0)
-        dbn = _madmom_dbn(float(min_bpm), float(max_bpm))
-        return windowed_beats(lambda part: dbn(part)[:, 0], act, ACTIVATION_FPS,
-                              self.dbn_window_s, self.dbn_overlap_s)
+            return Seed(np.zeros(0))
+        dbn = _madmom_dbn(float(min_bpm), float(max_bpm), tuple(meters))
+        rows = windowed_beats(dbn, act, ACTIVATION_FPS, self.dbn_window_s, self.dbn_overlap_s)
+        return Seed(rows[:, 0], bar_length(rows[:, 1]) if len(rows) else None)
 
 
 class MadmomActivations:
@@ -121,26 +125,39 @@ class MadmomActivations:
 
 def windowed_beats(track, act: np.ndarray, fps: float, window_s: float,
                    overlap_s: float) -> np.ndarray:
-    """`track` (activations → beat times) over windows of `window_s` that overlap by
-    `overlap_s`; each window's beats are kept up to the middle of its overlap with the next.
-    A track no longer than one window is tracked whole."""
+    """`track` (activations → beat times (n,), or rows (n, k) whose first column is the
+    time) over windows of `window_s` that overlap by `overlap_s`; each window's beats are
+    kept up to the middle of its overlap with the next. A track no longer than one window is
+    tracked whole."""
     window, step = int(window_s * fps), int((window_s - overlap_s) * fps)
     if len(act) <= window:
         return np.asarray(track(act), dtype=float)
     beats: list[np.ndarray] = []
     for a in range(0, len(act), step):
         b = min(len(act), a + window)
-        found = np.asarray(track(act[a:b]), dtype=float) + a / fps
+        found = np.array(track(act[a:b]), dtype=float)
+        times = found[:, 0] if found.ndim == 2 else found
+        times += a / fps  # a view: the rows' time column moves with it
         low = a / fps + overlap_s / 2 if a else -np.inf
         high = (b / fps - overlap_s / 2) if b < len(act) else np.inf
-        beats.append(found[(found >= low) & (found < high)])
+        beats.append(found[(times >= low) & (times < high)])
         if b == len(act):
             break
     merged = np.concatenate(beats)
     if len(merged) > 2:  # a beat found by both windows at the seam: keep one
-        gap = np.median(np.diff(merged))
-        merged = merged[np.concatenate([[True], np.diff(merged) > 0.5 * gap])]
+        times = merged[:, 0] if merged.ndim == 2 else merged
+        gap = np.median(np.diff(times))
+        merged = merged[np.concatenate([[True], np.diff(times) > 0.5 * gap])]
     return merged
+
+
+def bar_length(positions: np.ndarray) -> int | None:
+    """The meter of a tracker's bar positions (1 = downbeat): the most common bar length."""
+    starts = np.flatnonzero(positions == 1)
+    if len(starts) < 2:
+        return int(positions.max()) if len(positions) else None
+    lengths = np.diff(starts)
+    return int(np.bincount(lengths).argmax())
 
 
 def madmom_columns(activation: BeatActivation) -> np.ndarray:
@@ -187,13 +204,15 @@ class LibrosaBackend:
         return BeatActivation(beat=np.clip(env, 0, 1).astype(np.float32), downbeat=None,
                               fps=ACTIVATION_FPS)
 
-    def seed_beats(self, activation: BeatActivation, min_bpm: float, max_bpm: float) -> np.ndarray:
+    def seed_beats(self, activation: BeatActivation, min_bpm: float, max_bpm: float,
+                   meters: tuple[int, ...] = (4,)) -> Seed:
+        """librosa's dynamic-programming tracker; it has no bar model, so no meter."""
         import librosa
 
         start = float(np.sqrt(min_bpm * max_bpm))
         _, frames = librosa.beat.beat_track(onset_envelope=activation.beat, sr=int(activation.fps),
                                             hop_length=1, start_bpm=start, units="frames")
-        return np.asarray(frames, dtype=float) / activation.fps
+        return Seed(np.asarray(frames, dtype=float) / activation.fps)
 
 
 class LibrosaActivations:
@@ -251,8 +270,8 @@ def _madmom_rnn():
 
 
 @functools.cache
-def _madmom_dbn(min_bpm: float, max_bpm: float):
+def _madmom_dbn(min_bpm: float, max_bpm: float, meters: tuple[int, ...] = (4,)):
     from madmom.features.downbeats import DBNDownBeatTrackingProcessor
 
-    return DBNDownBeatTrackingProcessor(beats_per_bar=[4], min_bpm=min_bpm, max_bpm=max_bpm,
-                                        fps=ACTIVATION_FPS)
+    return DBNDownBeatTrackingProcessor(beats_per_bar=list(meters), min_bpm=min_bpm,
+                                        max_bpm=max_bpm, fps=ACTIVATION_FPS)

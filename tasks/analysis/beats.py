@@ -38,6 +38,15 @@ class BeatActivation:
 
 
 @dataclass(frozen=True)
+class Seed:
+    """The backend's own first tracking: beat times for the tempo and the grid's extent, and
+    the meter its tracker chose (None when it has no bar model)."""
+
+    times: np.ndarray  # (m,) seconds
+    beats_per_bar: int | None = None
+
+
+@dataclass(frozen=True)
 class BeatTrack:
     beats: np.ndarray  # (n,) seconds
     positions: np.ndarray  # (n,) position in the bar, 1 = downbeat
@@ -48,6 +57,7 @@ class BeatTrack:
     beat_confidence: float = 0.0
     # 0..1: how far the chosen bar phase leads the next best (0: two phases equally likely)
     downbeat_confidence: float = 0.0
+    beats_per_bar: int = 4  # the meter: 3 for 3/4, 4 for 4/4
 
     @property
     def downbeats(self) -> np.ndarray:
@@ -72,14 +82,14 @@ def track_beats(
         activation, seed, tempo_tolerance=tempo_tolerance,
         kick=(kick, feature_fps) if kick is not None and feature_fps else None)
     if len(beats) == 0:
-        return BeatTrack(beats, np.zeros(0, int), 0.0, activation)
+        return BeatTrack(beats, np.zeros(0, int), 0.0, activation, beats_per_bar=beats_per_bar)
     totals = bar_phase_scores(beats, activation, bar_cues, feature_fps, beats_per_bar)
     phase = int(np.argmax(totals))
     runner_up = np.sort(totals)[-2] if len(totals) > 1 else totals[phase]
     positions = (np.arange(len(beats)) - phase) % beats_per_bar + 1
     tempo = 60.0 / float(np.median(np.diff(beats))) if len(beats) > 1 else 0.0
     return BeatTrack(beats, positions.astype(int), tempo, activation, beat_confidence,
-                     float(np.clip(totals[phase] - runner_up, 0.0, 1.0)))
+                     float(np.clip(totals[phase] - runner_up, 0.0, 1.0)), beats_per_bar)
 
 
 def fit_grid(activation: BeatActivation, seed: np.ndarray, tempo_tolerance: float = 0.04,

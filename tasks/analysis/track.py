@@ -44,6 +44,7 @@ class TrackAnalysis:
             "tempo_bpm": round(self.tempo_bpm, 3),
             "beat_confidence": round(self.beat_track.beat_confidence, 3),
             "downbeat_confidence": round(self.beat_track.downbeat_confidence, 3),
+            "beats_per_bar": self.beat_track.beats_per_bar,
             "beats": [round(float(t), 4) for t in self.beat_track.beats],
             "downbeats": [round(float(t), 4) for t in self.beat_track.downbeats],
             "sections": [{"start_s": round(s.start_s, 4), "end_s": round(s.end_s, 4)}
@@ -93,11 +94,14 @@ def analyze_track(path: Path | str, config: AnalysisConfig | None = None,
     info, features, activation, waveform = decode_features(path, config, tracker, keep_waveform)
     duration_s = info.duration_s(config.sample_rate)
     lap("decode_features_activations")
-    seed = tracker.seed_beats(activation, beats_cfg.min_bpm, beats_cfg.max_bpm)
-    beat_track = track_beats(activation, seed, bar_cues(features),
-                             features.sample_rate / features.hop_length,
-                             beats_cfg.beats_per_bar, beats_cfg.tempo_tolerance,
-                             kick=low_onsets(features))
+    meters = beats_cfg.beats_per_bar
+    seed = tracker.seed_beats(activation, beats_cfg.min_bpm, beats_cfg.max_bpm, meters)
+    # the tracker's meter when it has a bar model; else 4/4 if allowed (most dance music)
+    meter = seed.beats_per_bar if seed.beats_per_bar in meters else (4 if 4 in meters
+                                                                     else meters[-1])
+    beat_track = track_beats(activation, seed.times, bar_cues(features),
+                             features.sample_rate / features.hop_length, meter,
+                             beats_cfg.tempo_tolerance, kick=low_onsets(features))
     lap("beats")
 
     sec = config.sections

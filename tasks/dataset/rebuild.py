@@ -167,7 +167,8 @@ def analyze_file(file: FileStat, digest: str, config: AnalysisConfig,
     return TrackRecord(**base, status="ok", duration_s=result.duration_s,
                        sample_rate=result.sample_rate, channels=result.channels,
                        tempo_bpm=result.tempo_bpm, beat_confidence=bt.beat_confidence,
-                       downbeat_confidence=bt.downbeat_confidence, beats=bt.beats,
+                       downbeat_confidence=bt.downbeat_confidence,
+                       beats_per_bar=bt.beats_per_bar, beats=bt.beats,
                        positions=bt.positions.astype(np.int8), phrases=phrases)
 
 

@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 from flows.cli import app
 
 CONTRACT_KEYS = {"path", "duration_s", "sample_rate", "channels", "tempo_bpm", "beats",
-                 "downbeats", "sections", "phrases", "beat_confidence", "downbeat_confidence"}
+                 "downbeats", "sections", "phrases", "beat_confidence", "downbeat_confidence",
+                 "beats_per_bar"}
 runner = CliRunner()
 
 

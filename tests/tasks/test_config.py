@@ -85,3 +85,13 @@ def _keys(data, prefix="") -> set[str]:
     if not isinstance(data, dict):
         return {prefix}
     return set().union(*(_keys(v, f"{prefix}.{k}") for k, v in data.items())) if data else {prefix}
+
+
+def test_the_meters_are_a_list_and_one_number_still_reads():
+    from tasks.config import BeatsConfig
+
+    assert BeatsConfig().beats_per_bar == (3, 4)
+    assert BeatsConfig(beats_per_bar=4).beats_per_bar == (4,)
+    assert BeatsConfig(beats_per_bar=[4, 3, 4]).beats_per_bar == (3, 4)
+    with pytest.raises(ValueError, match="whole numbers from 2 to 12"):
+        BeatsConfig(beats_per_bar=[1])

@@ -33,19 +33,21 @@ def _place(audio: np.ndarray, sound: np.ndarray, t: float) -> None:
         audio[i:i + len(sound)] += sound[:len(audio) - i]
 
 
-def drums(beats: np.ndarray, path, hats: str = "eighths", hat_level: float = 1.0):
-    """Kick on 1 and 3 with a bass note each bar, snare on 2 and 4, hats on the 8th or 16th
-    notes between the beats; `beats` are the true beat times (the last one ends the song)."""
+def drums(beats: np.ndarray, path, hats: str = "eighths", hat_level: float = 1.0,
+          per_bar: int = 4):
+    """A bass note each bar; kick on 1 (and 3 in 4/4), snare on the other beats; hats on the
+    8th or 16th notes between the beats. `beats` are the true beat times (the last one ends
+    the song)."""
     rng = np.random.default_rng(3)
     audio = np.zeros(int((beats[-1] + 1.5) * RATE))
     for j, (t, following) in enumerate(zip(beats[:-1], beats[1:])):
-        period = following - t
-        if j % 4 == 0:
-            duration = min(4, len(beats) - 1 - j) * period * 0.9
+        period, position = following - t, j % per_bar
+        if position == 0:
+            duration = min(per_bar, len(beats) - 1 - j) * period * 0.9
             tone = np.arange(int(duration * RATE)) / RATE
-            _place(audio, 0.3 * np.sin(2 * np.pi * BASS_NOTES[(j // 4) % 4] * tone), t)
-        _place(audio, 1.2 * _kick(rng) if j % 4 == 0 else _kick(rng) if j % 4 == 2
-               else _snare(rng), t)
+            _place(audio, 0.3 * np.sin(2 * np.pi * BASS_NOTES[(j // per_bar) % 4] * tone), t)
+        kick = position == 0 or (per_bar == 4 and position == 2)
+        _place(audio, (1.2 if position == 0 else 1.0) * (_kick(rng) if kick else _snare(rng)), t)
         offsets = (0.5,) if hats == "eighths" else (0.25, 0.5, 0.75)
         for offset in offsets:
             _place(audio, hat_level * _hat(rng), t + offset * period)
@@ -53,10 +55,17 @@ def drums(beats: np.ndarray, path, hats: str = "eighths", hat_level: float = 1.0
     return path
 
 
-def _scores(beats: np.ndarray, path) -> tuple[float, float, float]:
+def _scores(beats: np.ndarray, path, per_bar: int = 4) -> tuple[float, float, float]:
     found = analyze_track(path).beat_track
-    return (beat_f(beats[:-1], found.beats), beat_f(beats[:-1][::4], found.downbeats),
+    assert found.beats_per_bar == per_bar
+    return (beat_f(beats[:-1], found.beats), beat_f(beats[:-1][::per_bar], found.downbeats),
             found.beat_confidence)
+
+
+def test_a_waltz_is_in_three(tmp_path):
+    beats = 0.5 + 60 / 140 * np.arange(97)
+    beat, downbeat, _ = _scores(beats, drums(beats, tmp_path / "waltz.wav", per_bar=3), 3)
+    assert beat >= 0.97 and downbeat >= 0.95  # counted in four: 0.29
 
 
 def test_a_drummer_drifting_from_112_to_128_bpm_keeps_beats_and_bar_lines(tmp_path):
