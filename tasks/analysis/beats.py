@@ -154,7 +154,7 @@ def _steady_pieces(act: np.ndarray, fps: float, seed: np.ndarray, start: float, 
     inside = seed[(seed >= start) & (seed < end)]
     if len(inside) < 2 * min_beats or len(times) < 2:
         return [(start, end, times)]
-    nearest = np.abs(inside[:, None] - times[None, :]).min(axis=1)
+    nearest = _distance_to_nearest(inside, times)
     kept = nearest[nearest < 0.3 * period]
     if len(kept) == 0 or np.mean(kept > DRIFT_S) <= 0.25:
         return [(start, end, times)]
@@ -165,6 +165,13 @@ def _steady_pieces(act: np.ndarray, fps: float, seed: np.ndarray, start: float, 
         local = float(np.median(np.diff(part))) if len(part) > 2 else period
         halves += _steady_pieces(act, fps, seed, a, b, local, tolerance, min_beats)
     return halves
+
+
+def _distance_to_nearest(points: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """(len(points),) distance of each point to the nearest of the sorted `grid` (no
+    points × grid matrix: an hour's mix has thousands of each)."""
+    right = np.clip(np.searchsorted(grid, points), 1, len(grid) - 1)
+    return np.minimum(np.abs(points - grid[right - 1]), np.abs(points - grid[right]))
 
 
 def _no_doubles(beats: np.ndarray) -> np.ndarray:
