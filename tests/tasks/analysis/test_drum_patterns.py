@@ -69,10 +69,10 @@ def test_a_waltz_is_in_three(tmp_path):
 
 
 def test_a_drummer_drifting_from_112_to_128_bpm_keeps_beats_and_bar_lines(tmp_path):
-    bpm = np.linspace(112, 128, 120)
+    bpm = np.linspace(112, 128, 96)
     beats = 0.5 + np.concatenate([[0.0], np.cumsum(60 / bpm[:-1])])
     beat, downbeat, _ = _scores(beats, drums(beats, tmp_path / "drift.wav"))
-    assert beat >= 0.97 and downbeat >= 0.95  # one constant grid: 0.79
+    assert beat >= 0.97 and downbeat >= 0.95  # one constant grid: 0.80
 
 
 def test_sixteenth_hats_louder_than_the_beat_do_not_pull_the_grid_off_it(tmp_path):
