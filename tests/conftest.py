@@ -227,3 +227,22 @@ def write_bad_recordings(good: pa.Table, folder: Path) -> None:
     lists = pa.array([[1, 2]] * good.num_rows)
     table = good.drop_columns(["section"]) if "section" in names else good
     pq.write_table(table.append_column("section", lists), folder / "odd_sections.parquet")
+
+
+@pytest.fixture(scope="session")
+def mission_demo(prefect_harness, tmp_path_factory):
+    """(home, summary) of `echelon demo` through the CLI: a generated library analysed, a tiny
+    VQ-VAE, tokens, a tiny diffusion model and renders. Made once: the mission tests read it,
+    the diffusion flow tests train on a copy."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    home = tmp_path_factory.mktemp("mission")
+    result = CliRunner().invoke(app, [str(a) for a in (
+        "demo", "--home", home, "--tracks", 2, "--vqvae-steps", 5, "--diffusion-steps", 5,
+        "--seconds", 35, "--json")])
+    assert result.exit_code == 0, result.stderr[-3000:]
+    return home, json.loads(result.stdout.strip().splitlines()[-1])

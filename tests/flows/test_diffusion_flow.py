@@ -18,16 +18,20 @@ def invoke(*args):
 
 
 @pytest.fixture(scope="module")
-def demo_home(prefect_harness, tmp_path_factory):
-    """The demo's library and pairs, analysed, with a (barely) trained tokenizer and tokens."""
-    from flows.demo import demo_data_flow
+def demo_home(mission_demo, tmp_path_factory):
+    """A copy of the demo's home — its library and pairs analysed, a (barely) trained
+    tokenizer and tokens — without the demo's diffusion model, so training starts afresh."""
+    import shutil
 
-    home = tmp_path_factory.mktemp("diffusion_home")
-    demo_data_flow(home=home, n_tracks=3, seed=11)
-    invoke("rebuild", "--library", home / "library", "--home", home, "--json")
-    invoke("train-vqvae", "--home", home, "--config", CONFIG_DIR / "tiny" / "vqvae.yaml",
-           "--max-steps", 5, "--json")
-    invoke("tokenize", "--home", home, "--json")
+    from storage.home import Home
+
+    home = tmp_path_factory.mktemp("diffusion") / "home"
+    shutil.copytree(mission_demo[0], home)
+    layout = Home(home)
+    shutil.rmtree(layout.diffusion_checkpoints)
+    for render in layout.validation_renders.glob("diffusion_*"):
+        render.unlink()
+    assert (home / "motion_audio_pairs.parquet").is_file() and layout.tokens.is_file()
     return home
 
 

@@ -23,11 +23,8 @@ def invoke(*args, code: int = 0):
 
 
 @pytest.fixture(scope="module")
-def demo(prefect_harness, tmp_path_factory):
-    home = tmp_path_factory.mktemp("mission")
-    result = invoke("demo", "--home", home, "--tracks", 2, "--vqvae-steps", 5,
-                    "--diffusion-steps", 5, "--seconds", 35, "--json")
-    return home, json.loads(result.stdout.strip().splitlines()[-1])
+def demo(mission_demo):
+    return mission_demo
 
 
 def test_demo_runs_the_whole_mission(demo):
