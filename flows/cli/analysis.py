@@ -49,10 +49,11 @@ def _print_analysis(record: dict, timings: dict[str, float], plot: Path | None) 
     doubt = beat < LOW_BEAT_CONFIDENCE or down < LOW_DOWNBEAT_CONFIDENCE
     console.print(f"confidence: beats {beat:.2f}, downbeats {down:.2f}"
                   + (" [yellow]— low: check the grid by ear (--plot)[/yellow]" if doubt else ""))
-    table = Table("section", "start", "end", "phrases (bars)")
+    table = Table("section", "start", "end", "boundary strength", "phrases (bars)")
     for i, s in enumerate(record["sections"]):
         bars = [str(p["n_bars"]) for p in record["phrases"] if p["section"] == i]
-        table.add_row(str(i), f"{s['start_s']:.2f}", f"{s['end_s']:.2f}", " ".join(bars) or "—")
+        table.add_row(str(i), f"{s['start_s']:.2f}", f"{s['end_s']:.2f}",
+                      f"{s['strength']:.1f}" if i else "—", " ".join(bars) or "—")
     console.print(table)
     total = sum(timings.values())
     console.print("time: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())

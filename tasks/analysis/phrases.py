@@ -20,6 +20,9 @@ from tasks.analysis.features import FrameFeatures, segment_means
 class Section:
     start_s: float
     end_s: float
+    # how strongly the arrangement changes at its start: the novelty there over the floor a
+    # boundary must clear (≥ 1 for every found boundary; 0 for the track's first section)
+    strength: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ def section_starts(novelty: np.ndarray, min_bars: int = 4, threshold: float = 2.
     apart and from either end of the track."""
     if len(novelty) == 0:
         return []
-    floor = max(threshold, relative * float(novelty.max()))
+    floor = boundary_floor(novelty, threshold, relative)
     radius = 1
     starts = [0]
     for i in np.argsort(-novelty, kind="stable"):
@@ -83,6 +86,12 @@ def section_starts(novelty: np.ndarray, min_bars: int = 4, threshold: float = 2.
         if all(abs(int(i) - s) >= min_bars for s in starts):
             starts.append(int(i))
     return sorted(starts)
+
+
+def boundary_floor(novelty: np.ndarray, threshold: float = 2.0, relative: float = 0.1) -> float:
+    """The novelty a bar line must reach to start a section: an absolute floor, or a share of
+    the track's strongest change when that is higher."""
+    return max(threshold, relative * float(novelty.max()))
 
 
 def segment(
@@ -99,9 +108,13 @@ def segment(
         return [Section(0.0, float(duration_s))], []
     bar_end = _bar_end(downbeats, duration_s)
     bars = bar_features(features, downbeats, bar_end)
-    starts = section_starts(bar_novelty(bars, novelty_window), min_section_bars, novelty_threshold)
+    novelty = bar_novelty(bars, novelty_window)
+    starts = section_starts(novelty, min_section_bars, novelty_threshold)
+    floor = max(boundary_floor(novelty, novelty_threshold), 1e-9)
     edges_s = [float(downbeats[i]) for i in starts[1:]]
-    sections = [Section(a, b) for a, b in zip([0.0] + edges_s, edges_s + [float(duration_s)])]
+    strengths = [0.0] + [float(novelty[i] / floor) for i in starts[1:]]
+    sections = [Section(a, b, s) for a, b, s in zip([0.0] + edges_s, edges_s + [float(duration_s)],
+                                                    strengths)]
 
     bar_times = np.append(downbeats, bar_end)
     phrases = []

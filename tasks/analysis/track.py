@@ -47,8 +47,8 @@ class TrackAnalysis:
             "beats_per_bar": self.beat_track.beats_per_bar,
             "beats": [round(float(t), 4) for t in self.beat_track.beats],
             "downbeats": [round(float(t), 4) for t in self.beat_track.downbeats],
-            "sections": [{"start_s": round(s.start_s, 4), "end_s": round(s.end_s, 4)}
-                         for s in self.sections],
+            "sections": [{"start_s": round(s.start_s, 4), "end_s": round(s.end_s, 4),
+                          "strength": round(s.strength, 3)} for s in self.sections],
             "phrases": [{"start_s": round(p.start_s, 4), "end_s": round(p.end_s, 4),
                          "n_bars": p.n_bars, "section": p.section} for p in self.phrases],
         }

@@ -26,7 +26,9 @@ def test_analyze_json_has_exactly_the_contract_keys(house_wav, house_track):
     assert set(record) == CONTRACT_KEYS
     assert record["sample_rate"] == 44100 and record["channels"] == 1
     assert record["tempo_bpm"] == pytest.approx(house_track.spec.bpm, rel=0.005)
-    assert set(record["sections"][0]) == {"start_s", "end_s"}
+    assert set(record["sections"][0]) == {"start_s", "end_s", "strength"}
+    assert record["sections"][0]["strength"] == 0.0  # the first section starts with the track
+    assert all(s["strength"] >= 1.0 for s in record["sections"][1:])
     assert set(record["phrases"][0]) == {"start_s", "end_s", "n_bars", "section"}
     assert set(record["downbeats"]) <= set(record["beats"])
 
