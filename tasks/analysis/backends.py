@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tasks.analysis.beats import ACTIVATION_FPS, BeatActivation, Seed
+from tasks.analysis.beats import ACTIVATION_FPS, BeatActivation, Seed, not_doubled
 from tasks.analysis.features import stft_frames
 from tasks.analysis.stream import Span
 
@@ -144,11 +144,7 @@ def windowed_beats(track, act: np.ndarray, fps: float, window_s: float,
         if b == len(act):
             break
     merged = np.concatenate(beats)
-    if len(merged) > 2:  # a beat found by both windows at the seam: keep one
-        times = merged[:, 0] if merged.ndim == 2 else merged
-        gap = np.median(np.diff(times))
-        merged = merged[np.concatenate([[True], np.diff(times) > 0.5 * gap])]
-    return merged
+    return merged[not_doubled(merged[:, 0] if merged.ndim == 2 else merged)]
 
 
 def bar_length(positions: np.ndarray) -> int | None:

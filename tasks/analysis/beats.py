@@ -133,7 +133,8 @@ def grid_with_confidence(activation: BeatActivation, seed: np.ndarray,
         beats.append(times)
         confidences.append(confidence)
     weights = np.array([len(b) for b in beats], dtype=float)
-    beats_all = _no_doubles(np.concatenate(beats))
+    beats_all = np.concatenate(beats)
+    beats_all = beats_all[not_doubled(beats_all)]
     if weights.sum() == 0:
         return beats_all, 0.0
     return beats_all, float(np.dot(weights, confidences) / weights.sum())
@@ -174,12 +175,13 @@ def _distance_to_nearest(points: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.minimum(np.abs(points - grid[right - 1]), np.abs(points - grid[right]))
 
 
-def _no_doubles(beats: np.ndarray) -> np.ndarray:
-    """Where two grids meet, a beat each side of the seam can land on one beat: keep one."""
-    if len(beats) < 3:
-        return beats
-    gap = float(np.median(np.diff(beats)))
-    return beats[np.concatenate([[True], np.diff(beats) > 0.5 * gap])]
+def not_doubled(times: np.ndarray) -> np.ndarray:
+    """(n,) bool: False for a beat closer than half the typical gap to the one before it.
+    Where two grids or two tracking windows meet, one beat can be found from both sides."""
+    if len(times) < 3:
+        return np.ones(len(times), bool)
+    gap = float(np.median(np.diff(times)))
+    return np.concatenate([[True], np.diff(times) > 0.5 * gap])
 
 
 def _settle_phase(times: np.ndarray, act: np.ndarray, fps: float,

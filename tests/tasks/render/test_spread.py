@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from storage.checkpoints import CheckpointError
+from storage.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from storage.render_manifest import read_manifest
 from tasks.config import RenderConfig, SamplerConfig
+from tasks.models.builders import DIFFUSION_KIND
 from tasks.render.models import load_render_models
 from tasks.render.plan import find_performances
 from tasks.render.run import render_performances, start_render
@@ -60,9 +61,9 @@ def test_a_checkpoint_rewritten_after_planning_is_refused(tiny_render_checkpoint
     shutil.copy(diffusion, copy)
     models = load_render_models(copy, vqvae, device="cpu")
     plan = start_render(_good(performance_folder), tmp_path / "out", models, CONFIG)
-    state = torch.load(copy, weights_only=False)
+    state = load_checkpoint(copy, DIFFUSION_KIND)
     state["latent_scale"] = 2.0  # retrained, say
-    torch.save(state, copy)
+    save_checkpoint(state, copy)
     with pytest.raises(CheckpointError, match="changed since the render was planned"):
         render_shard(make_shards(plan, 2)[0], plan.out_dir, plan.length, plan.sampler, CONFIG,
                      Checkpoints(str(copy), str(vqvae)))
