@@ -33,7 +33,7 @@ from storage.records import PhraseRecord, TrackRecord  # noqa: E402
 from storage.stamps import content_hash  # noqa: E402
 from storage.vector_index import build_index  # noqa: E402
 from synthetic.tracks import random_spec, render, write_track  # noqa: E402
-from tasks.analysis.embedding import EMBEDDING_DIM, phrase_id  # noqa: E402
+from tasks.analysis.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, phrase_id  # noqa: E402
 from tasks.config import AnalysisConfig  # noqa: E402
 from tasks.dataset.rebuild import analyze_file, config_hash, discover  # noqa: E402
 
@@ -83,7 +83,8 @@ def no_change(folder: Path, n_files: int) -> dict:
         vectors = rng.normal(size=(10, EMBEDDING_DIM)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         phrases = tuple(PhraseRecord(phrase_id(f.path, digest + chash, j), j, 8.0 * j, 8.0 * j + 8, 4, 0,
-                                     np.zeros(70, np.float32), vectors[j]) for j in range(10))
+                                     np.zeros(70, np.float32), vectors[j], EMBEDDING_VERSION)
+                        for j in range(10))
         database.save_record(TrackRecord(f.path, digest, f.size, f.mtime_ns, chash, "ok", duration_s=80.0,
                                          sample_rate=44100, channels=2, tempo_bpm=120.0,
                                          beats=np.arange(160) * 0.5, positions=np.tile(np.arange(1, 5), 40),

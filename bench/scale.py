@@ -178,7 +178,7 @@ def no_change(folder: Path, n_files: int) -> dict:
     from storage.home import Home
     from storage.records import PhraseRecord, TrackRecord
     from storage.stamps import content_hash
-    from tasks.analysis.embedding import EMBEDDING_DIM, phrase_id
+    from tasks.analysis.embedding import EMBEDDING_DIM, EMBEDDING_VERSION, phrase_id
     from tasks.config import AnalysisConfig
     from tasks.dataset.rebuild import config_hash, discover
 
@@ -195,7 +195,8 @@ def no_change(folder: Path, n_files: int) -> dict:
         digest = content_hash(f.path)
         vector = rng.normal(size=EMBEDDING_DIM).astype(np.float32)
         phrase = PhraseRecord(phrase_id(f.path, digest + chash, 0), 0, 0.0, 8.0, 4, 0,
-                              np.zeros(70, np.float32), vector / np.linalg.norm(vector))
+                              np.zeros(70, np.float32), vector / np.linalg.norm(vector),
+                              EMBEDDING_VERSION)
         batch.append(TrackRecord(f.path, digest, f.size, f.mtime_ns, chash, "ok",
                                  duration_s=80.0, phrases=(phrase,)))
         if len(batch) == 1000:

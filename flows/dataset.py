@@ -28,7 +28,9 @@ from tasks.analysis.audio import decoder_fingerprint
 from tasks.analysis.beats import LOW_BEAT_CONFIDENCE, LOW_DOWNBEAT_CONFIDENCE
 from tasks.config import AnalysisConfig, load_analysis_config
 from tasks.dataset.guard import with_retries
+from tasks.analysis.embedding import EMBEDDING_VERSION
 from tasks.dataset.rebuild import analyze_chunk, chunked, config_hash, discover, plan_rebuild
+from tasks.dataset.reembed import reembed_chunk
 
 def _chunk_run_name() -> str:
     items = task_run.parameters["items"]
@@ -38,6 +40,16 @@ def _chunk_run_name() -> str:
 
 analyze_chunk_task = task(name="analyze audio files", cache_policy=NO_CACHE,
                           task_run_name=_chunk_run_name)(analyze_chunk)
+
+
+def _reembed_run_name() -> str:
+    items = task_run.parameters["items"]
+    more = f" and {len(items) - 1} more" if len(items) > 1 else ""
+    return f"re-embed {items[0].path}{more}"
+
+
+reembed_chunk_task = task(name="re-embed phrases", cache_policy=NO_CACHE,
+                          task_run_name=_reembed_run_name)(reembed_chunk)
 
 
 @flow(name="dataset-rebuild", log_prints=True, **notify.HOOKS)
@@ -79,6 +91,31 @@ def _refresh_tokens(layout: Home, db: str | None, logger) -> str:
     return f"{result['tokenized']} tokenized, {result['failed']} failed"
 
 
+def _reembed(database: PhraseDatabase, task_runner, config: AnalysisConfig,
+             chunk_size: int | None, timeout_s: float | None, logger) -> dict:
+    """Phrases whose vectors another embedding version made get new ones from their stored
+    spans (no re-analysis), a chunk of tracks per task run. Returns the counts for the
+    summary: `reembedded` phrases, and `stale_embeddings` left (their files failed)."""
+    stale = database.stale_embeddings(EMBEDDING_VERSION)
+    if not stale:
+        return {"reembedded": 0, "stale_embeddings": 0}
+    logger.info("%d tracks carry vectors of another embedding version: re-embedding them with "
+                "version %d (their phrases are kept)", len(stale), EMBEDDING_VERSION)
+    futures = [task_runner.submit(reembed_chunk_task, {"items": items, "config": config,
+                                                       "timeout_s": timeout_s})
+               for items in chunked(stale, chunk_size)]
+    updated = 0
+    for future in as_completed(futures):
+        results = future.result()
+        for result in results:
+            if result.error:
+                logger.warning("not re-embedded: %s: %s", result.path, result.error)
+        vectors = {i: v for result in results for i, v in result.vectors.items()}
+        updated += with_retries(lambda: database.save_embeddings(vectors, EMBEDDING_VERSION))
+    return {"reembedded": updated,
+            "stale_embeddings": sum(len(t.phrases) for t in stale) - updated}
+
+
 def rebuild_lock(layout: Home):
     """One rebuild per home at a time, whoever started it (CLI, a deployment, a schedule)."""
     return folder_lock(layout.root, ".rebuild.lock", "another rebuild is running on this database")
@@ -118,9 +155,10 @@ def _rebuild(library: Path, layout: Home, db: str | None, config: AnalysisConfig
                     logger.warning("failed: %s: %s (%s)", record.path, record.error, record.reason)
             done += 1
             update_progress_artifact(progress, progress=100.0 * done / len(futures))
+        reembedded = _reembed(database, task_runner, config, chunk_size, file_timeout_s, logger)
 
-    ids, vectors = database.embeddings()
-    index, rebuilt = load_or_rebuild(layout.faiss, ids, vectors)
+    ids, vectors = database.embeddings(EMBEDDING_VERSION)
+    index, rebuilt = load_or_rebuild(layout.faiss, ids, vectors, EMBEDDING_VERSION)
     if rebuilt:
         logger.info("FAISS index written: %d phrases, %s", index.size, index.kind)
     export_parquet(database, layout.artifacts)
@@ -128,6 +166,7 @@ def _rebuild(library: Path, layout: Home, db: str | None, config: AnalysisConfig
     summary = {"analyzed": analyzed, "skipped": len(plan.skipped), "failed": failed,
                "removed": removed, "phrases": len(ids), "run_id": run_id}
     database.finish_run(run_id, **{k: v for k, v in summary.items() if k != "run_id"})
+    summary |= reembedded
     create_table_artifact(key="dataset-rebuild-summary", table=[summary],
                           description=f"Dataset rebuild of {library}")
     doubtful = database.doubtful_tracks(LOW_BEAT_CONFIDENCE, LOW_DOWNBEAT_CONFIDENCE)

@@ -17,6 +17,7 @@ from storage.home import Home
 from storage.pair_manifest import read_pairs
 from storage.render_manifest import MANIFEST_NAME, read_manifest
 from storage.stamps import utc_now
+from tasks.analysis.embedding import EMBEDDING_VERSION
 from tasks.config import load_analysis_config, load_echelon_config
 from tasks.evaluation.plots import plot_alignment, plot_floor_ceiling, plot_tempo
 from tasks.evaluation.renders import RenderEvaluation, evaluate_renders, pair_renders
@@ -43,7 +44,8 @@ def evaluate_flow(renders: Path, home: Path, db: str | None = None) -> dict:
                                            load_echelon_config().motion, analysis)
     library = None
     if layout.has_database(db):
-        library = PhraseDatabase.open(layout.db_url(db)).embeddings()[1]
+        # the renders' phrases are embedded now: only library vectors of the same version
+        library = PhraseDatabase.open(layout.db_url(db)).embeddings(EMBEDDING_VERSION)[1]
     result = evaluate_task(pairings, records, library, analysis)
     stamp = {"evaluated_at": utc_now(), "renders_dir": str(renders)}
     rows = [{**stamp, **r} for r in result.rows]

@@ -18,7 +18,8 @@ from sqlalchemy import (BigInteger, Engine, Float, ForeignKey, Integer, LargeBin
 from sqlalchemy.orm import (DeclarativeBase, Mapped, Session, mapped_column, relationship,
                             sessionmaker)
 
-from storage.records import AudioTrack, Fingerprint, StoredPhrase, TrackRecord
+from storage.records import (AudioTrack, Fingerprint, StaleEmbeddings, StoredPhrase,
+                             TrackRecord)
 from storage.stamps import utc_now
 
 
@@ -69,6 +70,8 @@ class Phrase(Base):
     section: Mapped[int] = mapped_column(Integer)
     features: Mapped[bytes] = mapped_column(LargeBinary)  # float32 summary vector
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
+    # the recipe that made it; NULL in a database from before versions were kept: version 1
+    embedding_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     track: Mapped[Track] = relationship(back_populates="phrases")
 
@@ -95,6 +98,10 @@ class Failure(Base):
     path: Mapped[str] = mapped_column(String(4096))
     reason: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(String(1024))
+
+
+# A phrase's embedding version, NULL (a database from before versions were stored) read as 1.
+_EMBEDDING_VERSION = func.coalesce(Phrase.embedding_version, 1)
 
 
 class DatabaseDamaged(RuntimeError):
@@ -288,35 +295,67 @@ class PhraseDatabase:
                  "beat_confidence": round(r.beat_confidence, 3),
                  "downbeat_confidence": round(r.downbeat_confidence, 3)} for r in rows]
 
-    def embeddings(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ids (n,) int64, vectors (n, D) float32) of every phrase, ordered by id."""
+    def embeddings(self, version: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids (n,) int64, vectors (n, D) float32) of every phrase embedded by `version`,
+        ordered by id. Vectors of another version are never mixed in: they are not comparable."""
         with self.session() as s:
-            rows = s.execute(select(Phrase.id, Phrase.embedding).order_by(Phrase.id)).all()
+            rows = s.execute(select(Phrase.id, Phrase.embedding)
+                             .where(_EMBEDDING_VERSION == version).order_by(Phrase.id)).all()
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
 
+    def embedding_versions(self) -> dict[int, int]:
+        """version → how many phrases carry vectors of it."""
+        with self.session() as s:
+            return {int(v): n for v, n in s.execute(select(_EMBEDDING_VERSION, func.count())
+                                                     .group_by(_EMBEDDING_VERSION)).all()}
+
+    def stale_embeddings(self, version: int) -> list[StaleEmbeddings]:
+        """Analysed tracks with phrases embedded by another version than `version`, by path."""
+        query = (select(Track.path, Track.content_hash, Phrase.id, Phrase.start_s, Phrase.end_s)
+                 .join(Track).where(Track.status == "ok", _EMBEDDING_VERSION != version)
+                 .order_by(Track.path, Phrase.index))
+        spans: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
+        with self.session() as s:
+            for r in s.execute(query):
+                spans.setdefault((r.path, r.content_hash), []).append((r.id, r.start_s, r.end_s))
+        return [StaleEmbeddings(path, digest, tuple(p)) for (path, digest), p in spans.items()]
+
+    def save_embeddings(self, vectors: dict[int, np.ndarray], version: int) -> int:
+        """New vectors for stored phrases (a re-embedding), in one transaction; phrases that
+        are gone meanwhile are passed over. Returns how many were updated."""
+        with self.session() as s:
+            phrases = s.scalars(select(Phrase).where(Phrase.id.in_(list(vectors)))).all()
+            for phrase in phrases:
+                phrase.embedding = np.asarray(vectors[phrase.id], np.float32).tobytes()
+                phrase.embedding_version = version
+        return len(phrases)
+
     def phrases(self, ids: list[int] | None = None) -> list[StoredPhrase]:
         """The phrases with these ids (default: every phrase of an analysed track), by id."""
         query = (select(Phrase.id, Track.path, Track.content_hash, Phrase.start_s, Phrase.end_s,
-                        Track.tempo_bpm, Phrase.features, Phrase.embedding).join(Track))
+                        Track.tempo_bpm, Phrase.features, Phrase.embedding,
+                        _EMBEDDING_VERSION.label("embedding_version")).join(Track))
         query = query.where(Track.status == "ok") if ids is None else \
             query.where(Phrase.id.in_(ids))
         with self.session() as s:
             rows = s.execute(query.order_by(Phrase.id)).all()
         return [StoredPhrase(r.id, r.path, r.content_hash, r.start_s, r.end_s, r.tempo_bpm,
                              np.frombuffer(r.features, np.float32),
-                             np.frombuffer(r.embedding, np.float32)) for r in rows]
+                             np.frombuffer(r.embedding, np.float32), int(r.embedding_version))
+                for r in rows]
 
     def content_stamp(self) -> str:
-        """Changes whenever a track is analysed, touched or removed (what the Parquet
-        artifacts are derived from); cheap: two aggregate queries."""
+        """Changes whenever a track is analysed, touched, removed or re-embedded (what the
+        Parquet artifacts are derived from); cheap: two aggregate queries."""
         with self.session() as s:
             tracks = s.execute(select(func.count(), func.max(Track.analysed_at),
                                       func.sum(Track.mtime_ns % 1_000_000_007),
                                       func.sum(Track.id))).one()
-            phrases = s.execute(select(func.count(), func.sum(Phrase.id % 1_000_003))).one()
+            phrases = s.execute(select(func.count(), func.sum(Phrase.id % 1_000_003),
+                                       func.sum(_EMBEDDING_VERSION))).one()
         return repr((tuple(tracks), tuple(phrases)))
 
     def stats(self) -> dict:
@@ -348,6 +387,7 @@ def _track_row(record: TrackRecord, run_id: str) -> Track:
         phrases=[Phrase(id=p.id, index=p.index, start_s=p.start_s, end_s=p.end_s,
                         n_bars=p.n_bars, section=p.section,
                         features=np.asarray(p.features, np.float32).tobytes(),
-                        embedding=np.asarray(p.embedding, np.float32).tobytes())
+                        embedding=np.asarray(p.embedding, np.float32).tobytes(),
+                        embedding_version=p.embedding_version)
                  for p in record.phrases],
     )

@@ -49,7 +49,8 @@ def export_parquet(db: PhraseDatabase, artifacts: Path | str) -> dict[str, int] 
             phrases.append({**key, "index": p.index, "start_s": p.start_s, "end_s": p.end_s,
                             "n_bars": p.n_bars, "section": p.section})
             features.append({**key, "features": np.frombuffer(p.features, np.float32).tolist()})
-            embeddings.append({**key, "embedding": np.frombuffer(p.embedding, np.float32).tolist()})
+            embeddings.append({**key, "embedding": np.frombuffer(p.embedding, np.float32).tolist(),
+                               "embedding_version": p.embedding_version or 1})
     schemas = {
         "tracks": pa.schema([("track_path", pa.string()), ("status", pa.string()), ("error", pa.string()),
                              ("content_hash", pa.string()), ("duration_s", pa.float64()),
@@ -65,7 +66,8 @@ def export_parquet(db: PhraseDatabase, artifacts: Path | str) -> dict[str, int] 
         "phrase_features": pa.schema([("phrase_id", pa.int64()), ("track_path", pa.string()),
                                       ("features", pa.list_(pa.float32()))]),
         "embeddings": pa.schema([("phrase_id", pa.int64()), ("track_path", pa.string()),
-                                 ("embedding", pa.list_(pa.float32()))]),
+                                 ("embedding", pa.list_(pa.float32())),
+                                 ("embedding_version", pa.int32())]),
     }
     rows = dict(zip(DATASETS, (tracks, beats, phrases, features, embeddings)))
     for name in DATASETS:

@@ -17,6 +17,7 @@ class PhraseRecord:
     section: int
     features: np.ndarray  # (D,) float32
     embedding: np.ndarray  # (E,) float32, unit length
+    embedding_version: int  # the recipe that made it (tasks.analysis.embedding.EMBEDDING_VERSION)
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,13 @@ class StoredPhrase:
     tempo_bpm: float | None  # the track's
     features: np.ndarray  # (D,) float32 summary (see tasks.analysis.features.summary_value)
     embedding: np.ndarray  # (E,) float32, unit length
+    embedding_version: int
+
+
+@dataclass(frozen=True)
+class StaleEmbeddings:
+    """A track whose phrases were embedded by another recipe: what re-embedding needs."""
+
+    path: str
+    content_hash: str
+    phrases: tuple[tuple[int, float, float], ...]  # (phrase id, start_s, end_s)

@@ -1,10 +1,11 @@
 """The FAISS phrase index: ids are the phrase primary keys (IndexIDMap2).
 
 Exact inner-product search while the set is small; HNSW once it is large, kept only if its
-recall@10 against exact search on a sample of the data clears `min_recall`. The file is
-derived data: written atomically and sealed with its own SHA-256 and the digest of the vectors
-it was built from; on open both are checked, and it is rebuilt from the stored embeddings when
-it is missing, unreadable, corrupt or disagrees — never served stale.
+recall@10 against exact search on a sample of the data clears `min_recall`. An index holds
+vectors of one embedding version, and says which. The file is derived data: written atomically
+and sealed with its own SHA-256, the digest of the vectors it was built from and their
+version; on open all are checked, and it is rebuilt from the stored embeddings when it is
+missing, unreadable, corrupt or disagrees — never served stale.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class PhraseIndex:
     index: faiss.Index
     kind: str  # "flat" | "hnsw"
     recall_at_10: float = 1.0
+    embedding_version: int | None = None  # of every vector in it (None: not said)
 
     @property
     def ids(self) -> np.ndarray:
@@ -44,13 +46,15 @@ class PhraseIndex:
         return scores, ids
 
     def save(self, path: Path | str, vectors_digest: str = "") -> None:
-        """The index, then its seal: the file's SHA-256 and the digest of the vectors it was
-        built from. A kill between the two leaves a seal that does not match: rebuilt."""
+        """The index, then its seal: the file's SHA-256, the digest of the vectors it was
+        built from, and their embedding version. A kill between the two leaves a seal that
+        does not match: rebuilt."""
         path = Path(path)
         with atomic_path(path) as tmp:
             faiss.write_index(self.index, str(tmp))
         write_text(seal_path(path), json.dumps({"file_sha256": file_sha256(path),
-                                                "vectors": vectors_digest}))
+                                                "vectors": vectors_digest,
+                                                "embedding_version": self.embedding_version}))
 
 
 def seal_path(path: Path) -> Path:
@@ -65,14 +69,16 @@ def vectors_digest(ids: np.ndarray, vectors: np.ndarray) -> str:
 
 
 def build_index(ids: np.ndarray, vectors: np.ndarray, exact_limit: int = EXACT_LIMIT,
-                min_recall: float = 0.95, seed: int = 0) -> PhraseIndex:
-    """ids (n,) int64, vectors (n, D) float32 L2-normalised → the index suited to n."""
+                min_recall: float = 0.95, seed: int = 0,
+                embedding_version: int | None = None) -> PhraseIndex:
+    """ids (n,) int64, vectors (n, D) float32 L2-normalised, all of `embedding_version` →
+    the index suited to n."""
     dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 1
     flat = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
     if len(ids):
         flat.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
     if len(ids) < exact_limit:
-        return PhraseIndex(flat, "flat")
+        return PhraseIndex(flat, "flat", embedding_version=embedding_version)
 
     hnsw_core = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
     hnsw_core.hnsw.efConstruction = 80
@@ -81,8 +87,8 @@ def build_index(ids: np.ndarray, vectors: np.ndarray, exact_limit: int = EXACT_L
     hnsw.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
     recall = recall_at_k(flat, hnsw, vectors, k=10, seed=seed)
     if recall < min_recall:
-        return PhraseIndex(flat, "flat")
-    return PhraseIndex(hnsw, "hnsw", recall)
+        return PhraseIndex(flat, "flat", embedding_version=embedding_version)
+    return PhraseIndex(hnsw, "hnsw", recall, embedding_version)
 
 
 def recall_at_k(exact: faiss.Index, approximate: faiss.Index, vectors: np.ndarray, k: int = 10,
@@ -99,20 +105,21 @@ def recall_at_k(exact: faiss.Index, approximate: faiss.Index, vectors: np.ndarra
     return hits / truth.size
 
 
-def load_or_rebuild(path: Path | str, ids: np.ndarray, vectors: np.ndarray) -> tuple[PhraseIndex, bool]:
+def load_or_rebuild(path: Path | str, ids: np.ndarray, vectors: np.ndarray,
+                    embedding_version: int) -> tuple[PhraseIndex, bool]:
     """The index at `path` if its seal matches the file's bytes and exactly these ids and
-    vectors; else one rebuilt from `vectors` and saved (kept in memory only when the home
-    cannot be written, so a read-only home can still be searched).
+    vectors of `embedding_version`; else one rebuilt from `vectors` and saved (kept in memory
+    only when the home cannot be written, so a read-only home can still be searched).
 
     Returns (index, rebuilt).
     """
     path = Path(path)
     expected = vectors_digest(ids, vectors)
-    index = _sealed_index(path, expected)
+    index = _sealed_index(path, expected, embedding_version)
     if index is not None and index.ntotal == len(ids):
         kind = "hnsw" if "HNSW" in type(faiss.downcast_index(index.index)).__name__ else "flat"
-        return PhraseIndex(index, kind), False
-    fresh = build_index(ids, vectors)
+        return PhraseIndex(index, kind, embedding_version=embedding_version), False
+    fresh = build_index(ids, vectors, embedding_version=embedding_version)
     try:
         fresh.save(path, expected)
     except OSError:
@@ -120,12 +127,14 @@ def load_or_rebuild(path: Path | str, ids: np.ndarray, vectors: np.ndarray) -> t
     return fresh, True
 
 
-def _sealed_index(path: Path, expected_vectors: str) -> faiss.Index | None:
+def _sealed_index(path: Path, expected_vectors: str, embedding_version: int) -> faiss.Index | None:
     """The stored index, or None when it is missing, unreadable, or its seal says that its
-    bytes changed (corruption the ids alone do not show) or that it holds other vectors."""
+    bytes changed (corruption the ids alone do not show) or that it holds other vectors, or
+    vectors of another embedding version."""
     try:
         seal = json.loads(seal_path(path).read_text())
-        if seal.get("vectors") != expected_vectors or seal.get("file_sha256") != file_sha256(path):
+        if (seal.get("vectors") != expected_vectors or seal.get("file_sha256") != file_sha256(path)
+                or seal.get("embedding_version") != embedding_version):
             return None
         index = faiss.read_index(str(path))
         faiss.vector_to_array(index.id_map)  # an IDMap2, or AttributeError

@@ -37,12 +37,48 @@ class SectionSpec:
 
 
 @dataclass(frozen=True)
+class Patterns:
+    """Where each part plays in a bar, in 16ths (0..15); the bass and lead play the chord
+    tones listed (an index into the bar's chord), one per note. The defaults are the classic
+    house bar every generated track plays unless it was given its own."""
+
+    kick: tuple[int, ...] = (0, 4, 8, 12)
+    clap: tuple[int, ...] = (4, 12)
+    offhat: tuple[int, ...] = (2, 6, 10, 14)
+    tick: tuple[int, ...] = (1, 3, 5, 7, 9, 11, 13, 15)  # quiet 16ths between the big hats
+    bass: tuple[int, ...] = (2, 6, 10, 14)
+    bass_tones: tuple[int, ...] = (0, 0, 0, 0)
+    lead: tuple[int, ...] = (0, 8)
+    lead_tones: tuple[int, ...] = (0, 1)
+
+
+def random_patterns(rng: np.random.Generator) -> Patterns:
+    """A bar of one's own: the four-on-the-floor kick and the backbeat stay, what happens
+    around them is drawn."""
+    def some(choices: tuple[int, ...], low: int, high: int) -> tuple[int, ...]:
+        return tuple(sorted(int(c) for c in rng.choice(choices, int(rng.integers(low, high + 1)),
+                                                       replace=False)))
+
+    bass = some((0, 2, 3, 6, 7, 10, 11, 14), 2, 5)
+    lead = some((0, 3, 6, 8, 10, 12), 2, 4)
+    return Patterns(
+        kick=tuple(sorted({0, 4, 8, 12} | set(some((3, 7, 11, 14, 15), 0, 1)))),
+        clap=tuple(sorted({4, 12} | set(some((7, 15), 0, 1)))),
+        offhat=some((2, 6, 10, 14, 7, 15), 3, 5),
+        tick=some((1, 3, 5, 7, 9, 11, 13, 15), 2, 8),
+        bass=bass, bass_tones=tuple(int(t) for t in rng.integers(0, 3, len(bass))),
+        lead=lead, lead_tones=tuple(int(t) for t in rng.integers(0, 3, len(lead))))
+
+
+@dataclass(frozen=True)
 class TrackSpec:
     bpm: float
     sections: tuple[SectionSpec, ...]
     seed: int = 0
     lead_in_s: float = 0.0  # silence before the first downbeat
     sample_rate: int = 44100
+    kit_seed: int | None = None  # the drum sounds' own seed: tracks that share it share a kit
+    patterns: Patterns = Patterns()
 
     @property
     def beat_s(self) -> float:
@@ -83,8 +119,11 @@ def random_spec(
     duration_range_s: tuple[float, float] = (60.0, 120.0),
     offhat_intro: bool | None = None,
     drumless_break: bool | None = None,
+    kit_seed: int | None = None,
 ) -> TrackSpec:
-    """A random but plausible arrangement: intro, grooves, a break, a drop, an outro."""
+    """A random but plausible arrangement: intro, grooves, a break, a drop, an outro. Tracks
+    drawn with one `kit_seed` play the same drum sounds, each its own patterns, as the tracks
+    of one producer's folder do."""
     bpm = float(rng.uniform(*bpm_range))
     bar_s = BEATS_PER_BAR * 60.0 / bpm
     lo, hi = duration_range_s
@@ -104,7 +143,9 @@ def random_spec(
             plan = plan[:2] + plan[3:]
     sections = tuple(SectionSpec(a, b) for a, b in zip(plan, bars))
     lead_in = float(rng.uniform(0.0, 0.5))
-    return TrackSpec(bpm=bpm, sections=sections, seed=int(rng.integers(2**31)), lead_in_s=lead_in)
+    return TrackSpec(bpm=bpm, sections=sections, seed=int(rng.integers(2**31)), lead_in_s=lead_in,
+                     kit_seed=kit_seed,
+                     patterns=Patterns() if kit_seed is None else random_patterns(rng))
 
 
 def render(spec: TrackSpec) -> GeneratedTrack:
@@ -114,8 +155,9 @@ def render(spec: TrackSpec) -> GeneratedTrack:
     beat = spec.beat_s
     n = int(round(spec.duration_s * sr))
     out = np.zeros(n, dtype=np.float32)
-    voice = _Voices(sr, rng)
+    voice = _Voices(sr, rng if spec.kit_seed is None else np.random.default_rng(spec.kit_seed))
     progression = _progression(rng)
+    patterns = spec.patterns
 
     beats, downbeats, starts, ends = [], [], [], []
     bar_index = 0
@@ -133,19 +175,8 @@ def render(spec: TrackSpec) -> GeneratedTrack:
             for b in range(BEATS_PER_BAR):
                 t = bar_t + b * beat
                 beats.append(t)
-                if "kick" in parts:
-                    voice.place(out, voice.kick, t)
-                if "clap" in parts and b % 2 == 1:
-                    voice.place(out, voice.clap, t)
-                if "offhat" in parts:
-                    voice.place(out, voice.offhat, t + beat / 2)
-                if "hats16" in parts:
-                    for s in (0.25, 0.75):  # quiet 16ths between the big hats
-                        voice.place(out, voice.tick, t + s * beat)
-                if "bass" in parts:
-                    voice.place(out, voice.bass(chord[0], beat * 0.45), t + beat / 2)
-                if "lead" in parts and b in (0, 2):
-                    voice.place(out, voice.lead(chord[(b // 2) % len(chord)] + 12, beat * 1.8), t)
+                for part, sixteenth, sound in _sounds(voice, patterns, parts, chord, beat, b):
+                    voice.place(out, sound, t + sixteenth * beat / 4)
             bar_index += 1
         ends.append(spec.lead_in_s + bar_index * BEATS_PER_BAR * beat)
 
@@ -153,6 +184,27 @@ def render(spec: TrackSpec) -> GeneratedTrack:
     out *= 0.89 / max(1e-9, float(np.max(np.abs(out))))
     return GeneratedTrack(spec, out, np.array(beats), np.array(downbeats), np.array(starts),
                           np.array(ends))
+
+
+def _sounds(voice: "_Voices", patterns: Patterns, parts: frozenset[str], chord: tuple[int, ...],
+            beat: float, b: int):
+    """(part, 16th within beat `b`, sound) of every note that beat plays, in a fixed order."""
+    for part, where, name in (("kick", patterns.kick, "kick"), ("clap", patterns.clap, "clap"),
+                              ("offhat", patterns.offhat, "offhat"),
+                              ("hats16", patterns.tick, "tick"), ("bass", patterns.bass, None),
+                              ("lead", patterns.lead, None)):
+        if part not in parts:
+            continue
+        for n, position in enumerate(where):
+            if position // BEATS_PER_BAR != b:
+                continue
+            if part == "bass":
+                sound = voice.bass(chord[patterns.bass_tones[n] % len(chord)], beat * 0.45)
+            elif part == "lead":
+                sound = voice.lead(chord[patterns.lead_tones[n] % len(chord)] + 12, beat * 1.8)
+            else:
+                sound = getattr(voice, name)
+            yield part, position % BEATS_PER_BAR, sound
 
 
 def write_track(track: GeneratedTrack, path: Path | str) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -102,18 +103,29 @@ def rebuild(
     emit(summary, as_json, show)
 
 
-def _open_search(home: Path | None, db: str | None):
+def _open_search(home: Path | None, db: str | None, for_search: bool = True):
     from storage.db import PhraseDatabase
     from storage.home import Home
     from storage.vector_index import load_or_rebuild
+    from tasks.analysis.embedding import EMBEDDING_VERSION
+    from tasks.dataset.search import EmbeddingVersionMismatch, left_out_of_search
 
     layout = Home(home_dir(home))
     if not layout.has_database(db):
         fail(f"{layout.root}: no phrase database here; run "
              f"`echelon rebuild --library DIR --home {layout.root}` first")
     database = PhraseDatabase.open(layout.db_url(db), read_only=True)
-    ids, vectors = database.embeddings()
-    index, _ = load_or_rebuild(layout.faiss, ids, vectors)
+    if for_search:
+        try:
+            left_out = left_out_of_search(database)
+        except EmbeddingVersionMismatch as error:
+            fail(str(error))
+        if left_out:
+            print(f"echelon: warning: {left_out} phrases still carry vectors of another "
+                  "embedding version and are left out; `echelon rebuild` re-embeds them",
+                  file=sys.stderr)
+    ids, vectors = database.embeddings(EMBEDDING_VERSION)
+    index, _ = load_or_rebuild(layout.faiss, ids, vectors, EMBEDDING_VERSION)
     return database, index
 
 
@@ -129,7 +141,7 @@ def search(
 ) -> None:
     """Nearest phrases in the database to an audio span or to a stored phrase."""
     from tasks.analysis.audio import AudioError
-    from tasks.dataset.search import embed_audio, phrase_vector
+    from tasks.dataset.search import EmbeddingVersionMismatch, embed_audio, phrase_vector
     from tasks.dataset.search import search as find
 
     if (audio is None) == (phrase is None):
@@ -139,7 +151,8 @@ def search(
         query = embed_audio(audio, start, end) if audio is not None else phrase_vector(database, phrase)
     except (AudioError, ValueError, KeyError) as error:
         fail(str(error).strip("'\""))
-    hits = find(database, index, query, k, exclude_id=phrase)
+    with failing(EmbeddingVersionMismatch):
+        hits = find(database, index, query, k, exclude_id=phrase)
 
     def show() -> None:
         table = Table("phrase_id", "track", "start", "end", "score",
@@ -154,8 +167,9 @@ def search(
 
 def stats(home: HomeOption = None, db: DbOption = None, as_json: JsonOption = False) -> None:
     """Summary of the phrase database: tracks, failures, phrases, hours, runs, index."""
-    database, index = _open_search(home, db)
-    summary = {**database.stats(), "index": index.kind, "index_size": index.size}
+    database, index = _open_search(home, db, for_search=False)
+    summary = {**database.stats(), "index": index.kind, "index_size": index.size,
+               "embedding_versions": database.embedding_versions()}
     print_summary(summary, as_json)
 
 

@@ -1,9 +1,22 @@
-"""Phrase embeddings: a fixed-size, L2-normalised vector per phrase, from its features.
+"""Phrase embeddings: a fixed-size, L2-normalised vector per phrase, from its frame features.
 
-Built only from quantities that a gain change does not move (MFCCs without c0, normalised
-chroma, spectral centroid, dB differences), with fixed scales rather than statistics of the
-library, so a vector never changes because other tracks were added. The phrase is cut into
-four quarters so that the order of events counts, not just their average.
+Four views of the phrase, each made unit length, weighted and joined:
+
+- harmony over time: energy-weighted chroma in 8 equal steps of the span (a bar each for an
+  8-bar phrase): which chords, in which order;
+- arrangement over time: 4 mel bands in 16 steps, after each band's floor (its 20th
+  percentile of power over the phrase: sustained noise, hum, a pad) is taken out, so added
+  noise changes little; levels are relative to the phrase's peak;
+- rhythm in absolute time: the autocorrelation of an onset envelope (from the same floored
+  bands) at 72 log-spaced lags from 0.2 to 3 s. It tells apart two tracks that play the same
+  pattern at different tempi, and moves only by a lag bin or so with a ±3 % tempo change;
+- palette: mean and spread of MFCC 1–12 (c0, the level, left out).
+
+Steps are fractions of the span, and a phrase spans whole bars, so the same bars at another
+tempo land on the same steps (beat-synchronous without needing beats at query time). Every
+view is free of the gain, and of the library: fixed scales, no statistics of other tracks, so a
+vector never changes because other tracks were added. EMBEDDING_VERSION names this recipe;
+vectors of two versions are never compared (see tasks.dataset.search).
 """
 
 from __future__ import annotations
@@ -11,39 +24,83 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from tasks.analysis.features import FrameFeatures
 
-EMBEDDING_DIM = 128
-N_PARTS = 4
-N_MFCC = 13  # c1..c13
+# 1: the MFCC/chroma quarters summary (128-d). 2: this recipe.
+EMBEDDING_VERSION = 2
+
+HARMONY_STEPS = 8
+BANDS, BAND_STEPS = 4, 16
+LAGS, LAG_RANGE_S, LAG_SMOOTH = 72, (0.2, 3.0), 1.0
+N_MFCC = 12
+BAND_FLOOR_PERCENTILE = 20.0
+BAND_RANGE_DB = 45.0  # how far below the phrase's peak a band's level is still told apart
+WEIGHTS = {"harmony": 1.0, "arrangement": 1.0, "rhythm": 0.3, "palette": 0.5}
+EMBEDDING_DIM = HARMONY_STEPS * 12 + BANDS * BAND_STEPS + LAGS + 2 * N_MFCC  # 256
 
 
 def phrase_embedding(features: FrameFeatures, start_s: float, end_s: float) -> np.ndarray:
     """(EMBEDDING_DIM,) float32, unit length."""
-    a, b = features.frames_of(np.array([start_s, end_s]))
-    b = max(b, a + N_PARTS)
-    b = min(b, features.n_frames)
-    a = min(a, max(0, b - N_PARTS))
-    mfcc = features.mfcc[1: N_MFCC + 1, a:b] / 20.0  # (13, T): timbre; c0 is loudness, left out
-    chroma = features.chroma[:, a:b]  # (12, T): harmony, already max-normalised per frame
-    edges = np.linspace(0, mfcc.shape[1], N_PARTS + 1).astype(int)
-    parts = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        hi = max(hi, lo + 1)
-        parts.append(mfcc[:, lo:hi].mean(axis=1))  # 13
-        parts.append(chroma[:, lo:hi].mean(axis=1) - 0.5)  # 12
-    centroid = np.log2(np.maximum(features.centroid_hz[a:b], 20.0) / 1000.0)
-    rms = features.rms_db[a:b]
-    parts += [
-        mfcc.std(axis=1),  # 13
-        chroma.std(axis=1),  # 12
-        np.array([centroid.mean(), centroid.std(),  # brightness and its movement
-                  (rms - rms.max()).mean() / 20.0]),  # dynamics relative to the peak: gain-free
-    ]
-    vector = np.concatenate(parts).astype(np.float32)
+    a, b = _frames(features, start_s, end_s)
+    bands_db = _floored_bands(features.mel_db[:, a:b])  # (BANDS, T)
+    power = 10.0 ** (features.rms_db[a:b] / 10.0)  # (T,) quiet frames weigh little in harmony
+    harmony = _steps(features.chroma[:, a:b] * power, HARMONY_STEPS)  # (12, steps)
+    harmony = harmony / (harmony.sum(axis=0, keepdims=True) + 1e-12)
+    harmony -= harmony.mean(axis=0, keepdims=True)
+    arrangement = _steps(bands_db, BAND_STEPS)  # (BANDS, steps)
+    onsets = np.maximum(np.diff(bands_db, axis=1, prepend=bands_db[:, :1]), 0.0).mean(axis=0)
+    rhythm = _log_lag_autocorrelation(onsets, features.sample_rate / features.hop_length)
+    mfcc = features.mfcc[1: N_MFCC + 1, a:b] / 20.0  # (12, T)
+    palette = np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1)])
+    views = {"harmony": harmony, "arrangement": arrangement, "rhythm": rhythm,
+             "palette": palette}
+    vector = np.concatenate([WEIGHTS[name] * _unit(view) for name, view in views.items()])
     assert vector.shape == (EMBEDDING_DIM,), vector.shape
-    return vector / (np.linalg.norm(vector) + 1e-9)
+    return (vector / (np.linalg.norm(vector) + 1e-9)).astype(np.float32)
+
+
+def _frames(features: FrameFeatures, start_s: float, end_s: float) -> tuple[int, int]:
+    """The span's frames, at least BAND_STEPS of them (a very short span is widened)."""
+    a, b = (int(x) for x in features.frames_of(np.array([start_s, end_s])))
+    b = min(max(b, a + BAND_STEPS), features.n_frames)
+    return min(a, max(0, b - BAND_STEPS)), b
+
+
+def _floored_bands(mel_db: np.ndarray) -> np.ndarray:
+    """(n_mels, T) dB → (BANDS, T) dB of each band's power above its own floor."""
+    n_mels, frames = mel_db.shape
+    # the geometric mean over a band's mel bins: one loud bin (a tone, a whistle) does not fill it
+    power = 10.0 ** (mel_db.reshape(BANDS, n_mels // BANDS, frames).mean(axis=1) / 10.0)
+    power = power - np.percentile(power, BAND_FLOOR_PERCENTILE, axis=1, keepdims=True)
+    return 10.0 * np.log10(np.maximum(power, power.max() * 10.0 ** (-BAND_RANGE_DB / 10.0)
+                                      + 1e-20))
+
+
+def _steps(matrix: np.ndarray, n: int) -> np.ndarray:
+    """(D, T) → (D, n): the mean over each of n equal parts of the time axis."""
+    edges = np.linspace(0, matrix.shape[1], n + 1).astype(int)
+    return np.stack([matrix[:, lo:max(hi, lo + 1)].mean(axis=1)
+                     for lo, hi in zip(edges[:-1], edges[1:])], axis=1)
+
+
+def _log_lag_autocorrelation(envelope: np.ndarray, frame_rate: float) -> np.ndarray:
+    """(T,) → (LAGS,): normalised, unbiased autocorrelation at log-spaced lags."""
+    x = envelope.astype(np.float64) - envelope.mean()
+    n = len(x)
+    longest = int(LAG_RANGE_S[1] * frame_rate) + 2
+    size = 2 * max(n, longest)
+    correlation = np.fft.irfft(np.abs(np.fft.rfft(x, size)) ** 2, size)[:longest]
+    correlation = correlation / (correlation[0] + 1e-12) * n / np.maximum(n - np.arange(longest), 1)
+    lags = np.geomspace(*LAG_RANGE_S, LAGS) * frame_rate
+    return gaussian_filter1d(np.interp(lags, np.arange(longest), correlation), LAG_SMOOTH)
+
+
+def _unit(view: np.ndarray) -> np.ndarray:
+    flat = np.ravel(view).astype(np.float64)
+    flat = flat - flat.mean()
+    return flat / (np.linalg.norm(flat) + 1e-9)
 
 
 def phrase_id(track_path: str, content_hash: str, index: int) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 from storage.records import Fingerprint, PhraseRecord, TrackRecord
 from storage.stamps import content_hash
 from tasks.analysis.audio import AudioError, decoder_fingerprint
-from tasks.analysis.embedding import phrase_embedding, phrase_id
+from tasks.analysis.embedding import EMBEDDING_VERSION, phrase_embedding, phrase_id
 from tasks.analysis.track import analyze_track
 from tasks.config import AnalysisConfig
 from tasks.dataset.guard import FileTimeout, with_retries, within
@@ -160,6 +160,7 @@ def analyze_file(file: FileStat, digest: str, config: AnalysisConfig,
             end_s=p.end_s, n_bars=p.n_bars, section=p.section,
             features=result.phrase_summaries[i],
             embedding=phrase_embedding(result.features, p.start_s, p.end_s),
+            embedding_version=EMBEDDING_VERSION,
         )
         for i, p in enumerate(result.phrases)
     )

@@ -64,13 +64,15 @@ def test_stats_and_search_work_in_a_read_only_home(capsys, monkeypatch, tmp_path
 
     from storage.db import PhraseDatabase
     from storage.records import PhraseRecord, TrackRecord
+    from tasks.analysis.embedding import EMBEDDING_DIM, EMBEDDING_VERSION
 
     home = tmp_path / "home"
     db = PhraseDatabase.open(f"sqlite:///{home / 'phrases.db'}")
     db.start_run("r", "lib")
-    vectors = np.random.default_rng(0).normal(size=(3, 128)).astype(np.float32)
+    vectors = np.random.default_rng(0).normal(size=(3, EMBEDDING_DIM)).astype(np.float32)
     phrases = tuple(PhraseRecord(10 + i, i, 8.0 * i, 8.0 * i + 8, 8, 0, np.ones(70, np.float32),
-                                 v / np.linalg.norm(v)) for i, v in enumerate(vectors))
+                                 v / np.linalg.norm(v), EMBEDDING_VERSION)
+                    for i, v in enumerate(vectors))
     record = TrackRecord("/music/a.wav", "h", 1, 1, "c", "ok", duration_s=24.0, phrases=phrases)
     db.save_record(replace(record), "r")
     db.engine.dispose()

@@ -12,6 +12,7 @@ from flows.dataset import rebuild_flow
 from storage.db import PhraseDatabase
 from storage.home import Home
 from synthetic.tracks import SectionSpec, TrackSpec, render, write_track
+from tasks.analysis.embedding import EMBEDDING_VERSION
 
 
 def _track(seed: int, bpm: float):
@@ -59,7 +60,7 @@ def _state(home):
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                for p in sorted(Home(home).artifacts.glob("*.parquet"))}
     db = PhraseDatabase.open(Home(home).db_url())
-    ids, vectors = db.embeddings()
+    ids, vectors = db.embeddings(EMBEDDING_VERSION)
     return digests, ids, vectors, db.fingerprints()
 
 
@@ -109,7 +110,7 @@ def test_rebuild_is_incremental_and_idempotent(prefect_harness, library, tmp_pat
     shutil.move(library / "t1.wav", tmp_path / "t1.wav")
     changed = rebuild_flow(library=library, home=home)
     assert (changed["analyzed"], changed["removed"]) == (1, 1)
-    ids, _ = PhraseDatabase.open(Home(home).db_url()).embeddings()
+    ids, _ = PhraseDatabase.open(Home(home).db_url()).embeddings(EMBEDDING_VERSION)
     paths = {p.track_path for p in PhraseDatabase.open(Home(home).db_url()).phrases(ids.tolist())}
     assert paths == {str(library / "t0.wav"), str(library / "t5.wav")}
 
@@ -121,20 +122,20 @@ def test_corrupt_or_missing_faiss_is_rebuilt_not_served(prefect_harness, library
     rebuild_flow(library=library, home=home)
     faiss_file = Home(home).faiss
     db = PhraseDatabase.open(Home(home).db_url())
-    ids, vectors = db.embeddings()
-    index, rebuilt = load_or_rebuild(faiss_file, ids, vectors)
+    ids, vectors = db.embeddings(EMBEDDING_VERSION)
+    index, rebuilt = load_or_rebuild(faiss_file, ids, vectors, EMBEDDING_VERSION)
     assert not rebuilt and np.array_equal(np.sort(index.ids), np.sort(ids))
 
     faiss_file.write_bytes(b"garbage")
-    index, rebuilt = load_or_rebuild(faiss_file, ids, vectors)
+    index, rebuilt = load_or_rebuild(faiss_file, ids, vectors, EMBEDDING_VERSION)
     assert rebuilt and index.size == len(ids)
 
     # An index that disagrees with the database (an orphan vector) is rebuilt too.
-    index, rebuilt = load_or_rebuild(faiss_file, ids[:-1], vectors[:-1])
+    index, rebuilt = load_or_rebuild(faiss_file, ids[:-1], vectors[:-1], EMBEDDING_VERSION)
     assert rebuilt and index.size == len(ids) - 1
 
     faiss_file.unlink()
-    index, rebuilt = load_or_rebuild(faiss_file, ids, vectors)
+    index, rebuilt = load_or_rebuild(faiss_file, ids, vectors, EMBEDDING_VERSION)
     assert rebuilt and faiss_file.is_file()
 
 
@@ -152,7 +153,7 @@ def test_cli_rebuild_search_stats_sql(prefect_harness, library, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) == {"analyzed", "skipped", "failed", "removed", "phrases", "run_id",
-                            "low_confidence"}
+                            "low_confidence", "reembedded", "stale_embeddings"}
 
     # A stored phrase's own audio finds that phrase first.
     rows = json.loads(runner.invoke(app, ["sql", "SELECT phrase_id, track_path, start_s, end_s FROM phrases "

@@ -17,6 +17,7 @@ from storage.home import Home
 from storage.vector_index import load_or_rebuild
 from synthetic.tracks import SectionSpec, TrackSpec, render, write_track
 from tasks.config import AnalysisConfig, PhrasesConfig
+from tasks.analysis.embedding import EMBEDDING_VERSION
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,8 @@ def library(tmp_path_factory):
 def _final_state(home):
     layout = Home(home)
     database = PhraseDatabase.open(layout.db_url())
-    ids, vectors = database.embeddings()
-    index, rebuilt = load_or_rebuild(layout.faiss, ids, vectors)
+    ids, vectors = database.embeddings(EMBEDDING_VERSION)
+    index, rebuilt = load_or_rebuild(layout.faiss, ids, vectors, EMBEDDING_VERSION)
     parquet = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                for p in sorted(layout.artifacts.glob("*.parquet"))}
     return ids, vectors, np.sort(index.ids), rebuilt, parquet

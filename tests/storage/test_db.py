@@ -12,7 +12,8 @@ from storage.records import PhraseRecord, TrackRecord
 def _record(path: str, n_phrases: int, status: str = "ok") -> TrackRecord:
     phrases = tuple(PhraseRecord(id=1000 * len(path) + i, index=i, start_s=8.0 * i, end_s=8.0 * i + 8,
                                  n_bars=8, section=0, features=np.ones(70, np.float32),
-                                 embedding=np.full(128, 1 / np.sqrt(128), np.float32))
+                                 embedding=np.full(128, 1 / np.sqrt(128), np.float32),
+                                 embedding_version=1)
                     for i in range(n_phrases))
     return TrackRecord(path=path, content_hash="h", size=1, mtime_ns=1, config_hash="c", status=status,
                        error=None if status == "ok" else "bad", reason=None if status == "ok" else "not_audio",
@@ -24,16 +25,16 @@ def test_round_trip_replace_and_remove(tmp_path):
     db.start_run("r1", "lib")
     db.save_record(_record("/a.wav", 3), "r1")
     db.save_record(_record("/bb.wav", 2), "r1")
-    ids, vectors = db.embeddings()
+    ids, vectors = db.embeddings(1)
     assert len(ids) == 5 and vectors.shape == (5, 128)
 
     db.save_record(_record("/a.wav", 1), "r1")  # re-analysis replaces, never duplicates
-    assert len(db.embeddings()[0]) == 3
+    assert len(db.embeddings(1)[0]) == 3
     db.save_record(_record("/c.wav", 0, status="failed"), "r1")
     assert db.failures("r1") == [{"path": "/c.wav", "reason": "not_audio", "detail": "bad"}]
 
     assert db.remove_tracks(["/bb.wav"]) == 1
-    assert len(db.embeddings()[0]) == 1  # its phrases went with it (foreign-key cascade)
+    assert len(db.embeddings(1)[0]) == 1  # its phrases went with it (foreign-key cascade)
     assert db.stats()["tracks"] == 2 and db.stats()["tracks_failed"] == 1
 
 
@@ -76,7 +77,7 @@ def test_read_only_open_reads_and_never_writes(tmp_path):
     url = _filled(tmp_path, tracks=3)
     before = (tmp_path / "phrases.db").read_bytes()
     db = PhraseDatabase.open(url, read_only=True)
-    assert db.stats()["tracks"] == 3 and len(db.embeddings()[0]) == 12
+    assert db.stats()["tracks"] == 3 and len(db.embeddings(1)[0]) == 12
     with pytest.raises(Exception, match="readonly"):
         db.start_run("r2", "lib")
     db.engine.dispose()

@@ -10,7 +10,7 @@ from storage.records import PhraseRecord, TrackRecord
 
 def _record(path: str, first_id: int) -> TrackRecord:
     phrases = tuple(PhraseRecord(first_id + i, i, 8.0 * i, 8.0 * i + 8, 8, 0,
-                                 np.ones(70, np.float32), np.full(128, 0.0884, np.float32))
+                                 np.ones(70, np.float32), np.full(128, 0.0884, np.float32), 1)
                     for i in range(3))
     return TrackRecord(path, "h", 1, 1, "c", "ok", duration_s=24.0,
                        beats=np.arange(4) * 0.5, positions=np.arange(1, 5, dtype=np.int8),

@@ -35,20 +35,20 @@ def test_an_index_whose_bytes_or_vectors_changed_is_rebuilt(tmp_path):
     vectors = _unit(rng, 500)
     ids = np.arange(1, 501)
     path = tmp_path / "phrases.faiss"
-    _, rebuilt = load_or_rebuild(path, ids, vectors)
+    _, rebuilt = load_or_rebuild(path, ids, vectors, 1)
     assert rebuilt
-    index, rebuilt = load_or_rebuild(path, ids, vectors)
+    index, rebuilt = load_or_rebuild(path, ids, vectors, 1)
     assert not rebuilt
 
     data = bytearray(path.read_bytes())  # 256 random bytes mid-file: the ids stay intact
     middle = len(data) // 2
     data[middle:middle + 256] = rng.integers(0, 256, 256, dtype=np.uint8).tobytes()
     path.write_bytes(bytes(data))
-    index, rebuilt = load_or_rebuild(path, ids, vectors)
+    index, rebuilt = load_or_rebuild(path, ids, vectors, 1)
     scores, found = index.search(vectors[:10], 1)
     assert rebuilt and found[:, 0].tolist() == ids[:10].tolist()
     assert np.all(scores <= 1.0 + 1e-5)  # cosine, not the 1e35 of junk
 
     other = _unit(rng, 500)  # same ids, other embeddings (a new embedding version)
-    index, rebuilt = load_or_rebuild(path, ids, other)
+    index, rebuilt = load_or_rebuild(path, ids, other, 1)
     assert rebuilt and index.search(other[:1], 1)[1][0, 0] == ids[0]

@@ -16,4 +16,4 @@ def test_a_query_over_a_stored_phrase_gives_its_stored_vector(house_wav):
     assert record.status == "ok" and len(record.phrases) >= 2
     for phrase in record.phrases[:2]:
         query = embed_audio(house_wav, phrase.start_s, phrase.end_s)
-        np.testing.assert_allclose(query, phrase.embedding, atol=1e-6)
+        np.testing.assert_allclose(query.vector, phrase.embedding, atol=1e-6)
