@@ -37,7 +37,7 @@ LAGS, LAG_RANGE_S, LAG_SMOOTH = 72, (0.2, 3.0), 1.0
 N_MFCC = 12
 BAND_FLOOR_PERCENTILE = 20.0
 BAND_RANGE_DB = 45.0  # how far below the phrase's peak a band's level is still told apart
-WEIGHTS = {"harmony": 1.0, "arrangement": 1.0, "rhythm": 0.3, "palette": 0.5}
+WEIGHTS = {"harmony": 1.0, "arrangement": 1.0, "rhythm": 0.3, "palette": 0.25}
 EMBEDDING_DIM = HARMONY_STEPS * 12 + BANDS * BAND_STEPS + LAGS + 2 * N_MFCC  # 256
 
 
