@@ -10,7 +10,10 @@ Four views of the phrase, each made unit length, weighted and joined:
 - rhythm in absolute time: the autocorrelation of an onset envelope (from the same floored
   bands) at 72 log-spaced lags from 0.2 to 3 s. It tells apart two tracks that play the same
   pattern at different tempi, and moves only by a lag bin or so with a ±3 % tempo change;
-- palette: mean and spread of MFCC 1–12 (c0, the level, left out).
+- groove: the same autocorrelation at 1/128 … 16/128 of the span (for an 8-bar phrase every
+  16th note up to a bar): which subdivisions the parts play, at any tempo. A section that
+  differs from the one before only by quiet 16th hats is told apart here;
+- palette: mean and spread of MFCC 1–8 (c0, the level, left out).
 
 Steps are fractions of the span, and a phrase spans whole bars, so the same bars at another
 tempo land on the same steps (beat-synchronous without needing beats at query time). Every
@@ -34,11 +37,12 @@ EMBEDDING_VERSION = 2
 HARMONY_STEPS = 8
 BANDS, BAND_STEPS = 4, 16
 LAGS, LAG_RANGE_S, LAG_SMOOTH = 72, (0.2, 3.0), 1.0
-N_MFCC = 12
+GROOVE_LAGS, GROOVE_DIVISIONS = 16, 128
+N_MFCC = 8
 BAND_FLOOR_PERCENTILE = 20.0
 BAND_RANGE_DB = 45.0  # how far below the phrase's peak a band's level is still told apart
-WEIGHTS = {"harmony": 1.0, "arrangement": 1.0, "rhythm": 0.3, "palette": 0.25}
-EMBEDDING_DIM = HARMONY_STEPS * 12 + BANDS * BAND_STEPS + LAGS + 2 * N_MFCC  # 256
+WEIGHTS = {"harmony": 1.0, "arrangement": 1.0, "rhythm": 0.3, "groove": 0.3, "palette": 0.25}
+EMBEDDING_DIM = HARMONY_STEPS * 12 + BANDS * BAND_STEPS + LAGS + GROOVE_LAGS + 2 * N_MFCC  # 264
 
 
 def phrase_embedding(features: FrameFeatures, start_s: float, end_s: float) -> np.ndarray:
@@ -51,10 +55,13 @@ def phrase_embedding(features: FrameFeatures, start_s: float, end_s: float) -> n
     harmony -= harmony.mean(axis=0, keepdims=True)
     arrangement = _steps(bands_db, BAND_STEPS)  # (BANDS, steps)
     onsets = np.maximum(np.diff(bands_db, axis=1, prepend=bands_db[:, :1]), 0.0).mean(axis=0)
-    rhythm = _log_lag_autocorrelation(onsets, features.sample_rate / features.hop_length)
-    mfcc = features.mfcc[1: N_MFCC + 1, a:b] / 20.0  # (12, T)
+    frame_rate = features.sample_rate / features.hop_length
+    correlation = _autocorrelation(onsets, int(LAG_RANGE_S[1] * frame_rate) + 2)
+    rhythm = _sampled(correlation, np.geomspace(*LAG_RANGE_S, LAGS) * frame_rate)
+    groove = _sampled(correlation, len(onsets) * np.arange(1, GROOVE_LAGS + 1) / GROOVE_DIVISIONS)
+    mfcc = features.mfcc[1: N_MFCC + 1, a:b] / 20.0  # (8, T)
     palette = np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1)])
-    views = {"harmony": harmony, "arrangement": arrangement, "rhythm": rhythm,
+    views = {"harmony": harmony, "arrangement": arrangement, "rhythm": rhythm, "groove": groove,
              "palette": palette}
     vector = np.concatenate([WEIGHTS[name] * _unit(view) for name, view in views.items()])
     assert vector.shape == (EMBEDDING_DIM,), vector.shape
@@ -85,16 +92,21 @@ def _steps(matrix: np.ndarray, n: int) -> np.ndarray:
                      for lo, hi in zip(edges[:-1], edges[1:])], axis=1)
 
 
-def _log_lag_autocorrelation(envelope: np.ndarray, frame_rate: float) -> np.ndarray:
-    """(T,) → (LAGS,): normalised, unbiased autocorrelation at log-spaced lags."""
+def _autocorrelation(envelope: np.ndarray, longest: int) -> np.ndarray:
+    """(T,) → (max(T, longest),): normalised (1 at lag 0), unbiased autocorrelation."""
     x = envelope.astype(np.float64) - envelope.mean()
     n = len(x)
-    longest = int(LAG_RANGE_S[1] * frame_rate) + 2
     size = 2 * max(n, longest)
-    correlation = np.fft.irfft(np.abs(np.fft.rfft(x, size)) ** 2, size)[:longest]
-    correlation = correlation / (correlation[0] + 1e-12) * n / np.maximum(n - np.arange(longest), 1)
-    lags = np.geomspace(*LAG_RANGE_S, LAGS) * frame_rate
-    return gaussian_filter1d(np.interp(lags, np.arange(longest), correlation), LAG_SMOOTH)
+    correlation = np.fft.irfft(np.abs(np.fft.rfft(x, size)) ** 2, size)[:max(n, longest)]
+    lags = np.arange(len(correlation))
+    return correlation / (correlation[0] + 1e-12) * n / np.maximum(n - lags, 1)
+
+
+def _sampled(correlation: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """The correlation at fractional lags (frames), smoothed across neighbouring lags so a
+    small tempo change moves it little."""
+    return gaussian_filter1d(np.interp(lags, np.arange(len(correlation)), correlation),
+                             LAG_SMOOTH)
 
 
 def _unit(view: np.ndarray) -> np.ndarray:
