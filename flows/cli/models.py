@@ -170,26 +170,28 @@ def export(
     tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Largest absolute "
                                              "difference from eager PyTorch accepted.")] = 1e-3,
     diffusion_checkpoint_path: DiffusionCheckpointOption = None,
+    checkpoint: CheckpointOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Write the conditioning encoder and the denoiser of a diffusion checkpoint for the
-    real-time engine (plus the null conditioning for guidance), and check each against eager
-    PyTorch; exits 1 when they differ by more than --tolerance. Prints the files and the
+    """Write what the real-time engine runs, from motion to waveform: the conditioning encoder
+    and the denoiser of a diffusion checkpoint, the decoder of the VQ-VAE it was trained on
+    (latents → nearest codes → audio), the null conditioning for guidance, the codebook and
+    engine.json (latent scale, rates, hop, file names). Each model is checked against eager
+    PyTorch; exits 1 when one differs by more than --tolerance. Prints the files and the
     differences."""
     from storage.checkpoints import CheckpointError
-    from tasks.config import VQVAEModelConfig
-    from tasks.models.builders import load_diffusion
     from tasks.models.export import export_models
+    from tasks.render.models import load_render_models
 
     if fmt not in ("onnx", "torchscript"):
         fail(f"--format {fmt!r}: choose onnx or torchscript", code=2)
     with failing(CheckpointError):
-        model, _, echelon, state = load_diffusion(
-            diffusion_checkpoint(diffusion_checkpoint_path, home))
-    # checkpoints from before latent_rate was stored were all trained at the default rate
-    latent_rate = float(state.get("latent_rate", VQVAEModelConfig().latent_rate))
-    result = export_models(model, echelon, out, latent_rate, fmt, latents)
+        models = load_render_models(diffusion_checkpoint(diffusion_checkpoint_path, home),
+                                    vqvae_checkpoint(checkpoint, home), device="cpu")
+    result = export_models(models.model, models.echelon, out, models.latent_rate, fmt, latents,
+                           vqvae=models.tokenizer.model, latent_scale=models.latent_scale)
     print_summary(vars(result), as_json)
-    worst = max(result.encoder_max_abs_diff, result.denoiser_max_abs_diff)
+    worst = max(result.encoder_max_abs_diff, result.denoiser_max_abs_diff,
+                result.decoder_max_abs_diff)
     if not worst <= tolerance:
         fail(f"exported models differ from PyTorch by {worst:.2e} (> {tolerance:g})")

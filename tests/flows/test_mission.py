@@ -78,7 +78,12 @@ def test_export_for_the_real_time_engine(demo, tmp_path):
                     "--latents", 64, "--json")
     summary = json.loads(result.stdout)
     assert summary["denoiser_max_abs_diff"] < 1e-4 and summary["encoder_max_abs_diff"] < 1e-4
-    assert (tmp_path / "denoiser.pt").is_file() and (tmp_path / "encoder.pt").is_file()
+    assert summary["decoder_max_abs_diff"] < 1e-4  # motion to waveform: every part is there
+    for name in ("encoder.pt", "denoiser.pt", "decoder.pt", "codebook.npy", "engine.json",
+                 "null_conditioning.npy"):
+        assert (tmp_path / name).is_file(), name
+    engine = json.loads((tmp_path / "engine.json").read_text())
+    assert engine["latent_scale"] > 0 and engine["sample_rate"] == 44100
 
 
 def test_the_demo_renders_are_judged_with_floors_and_ceilings(demo):
