@@ -22,7 +22,8 @@ from tasks.models.tokenizer import decode_latents
 from tasks.motion.recording import PerformanceError, load_performance
 from tasks.training.common import held_out_split
 from tasks.training.diffusion import DiffusionValidation, train_diffusion
-from tasks.training.latent_pairs import LatentPair, latent_scale, latents_of, match_pairs
+from tasks.training.latent_pairs import (LatentPair, latent_scale, latents_of, map_motion,
+                                         match_pairs)
 
 
 class TrainingDataError(ValueError):
@@ -57,7 +58,13 @@ def _prepare(layout: Home, config: DiffusionConfig, echelon: EchelonConfig,
         except PerformanceError as error:
             failures.append({"pair": pair.pair_id, "reason": str(error)})
             continue
-        pairs.append(LatentPair(pair.pair_id, latents_of(sequence, codebook, scale), performance,
+        try:  # read a crop at a time from disk: memory does not grow with the pairs
+            performance = map_motion(performance, layout.training_cache)
+            latents = latents_of(sequence, codebook, scale, layout.training_cache)
+        except OSError as error:  # a read-only or full home: train from memory instead
+            logger.warning("pair %s kept in memory (%s)", pair.pair_id, error)
+            latents = latents_of(sequence, codebook, scale)
+        pairs.append(LatentPair(pair.pair_id, latents, performance,
                                 pair.offset_s, tokenizer.model.codes_per_second))
     for f in failures:
         logger.warning("pair %s left out: %s", f["pair"], f["reason"])

@@ -38,6 +38,7 @@ class Home:
     performances = _Under("performances")
     renders = _Under("renders")
     pairs_manifest = _Under("motion_audio_pairs.parquet")
+    training_cache = _Under("cache", "training")  # codes and motion memory-mapped by training
     demo_library = _Under("library")  # the tracks `echelon demo` generates
     prefect = _Under("prefect")  # the Prefect server's own database (`echelon server`)
 

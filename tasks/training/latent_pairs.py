@@ -1,18 +1,24 @@
 """Training examples for the diffusion model: crops of a track's VQ-VAE latents and the motion
 windows of the same moments, from the motion-audio pairs.
 
-Latents are the codebook vectors of the stored tokens, scaled to unit variance. A crop only
-starts where the pair's motion covers all of it: pairs are trimmed, never padded with motion.
+Latents are the codebook vectors of the stored tokens, scaled to unit variance, made per crop
+from the codes (`CodedLatents`: 2 bytes per latent frame held instead of 4 per channel), and
+the motion of each pair is read from a memory-mapped file (`map_motion`), so the memory of
+training does not grow with the hours of pairs. A crop only starts where the pair's motion
+covers all of it: pairs are trimmed, never padded with motion.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from echelon_models.diffusion import MotionBatch
+from storage.atomic import atomic_path
 from storage.pair_manifest import MotionAudioPair
 from storage.token_store import TokenSequence
 from tasks.config import MotionConfig
@@ -20,10 +26,33 @@ from tasks.motion.recording import Performance
 from tasks.motion.windows import motion_batch, motion_for_latents
 
 
+class CodedLatents:
+    """(C, L) scaled latents that exist only as codes until a window is asked for:
+    `latents[:, a:b]` is (C, b − a) float32, as the dense array would give it."""
+
+    def __init__(self, codes: np.ndarray, codebook: np.ndarray, scale: float):
+        self.codes = codes  # (L,) int16
+        self.codebook = codebook  # (K, C) float32, shared by every pair
+        self.scale = float(scale)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.codebook.shape[1], len(self.codes)
+
+    def __getitem__(self, key) -> np.ndarray:
+        channels, frames = key if isinstance(key, tuple) else (key, slice(None))
+        codes = self.codes[frames].astype(np.int64)
+        return (self.codebook[codes].T[channels] * self.scale).astype(np.float32)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        dense = self[:, :]
+        return dense if dtype is None else dense.astype(dtype)
+
+
 @dataclass(frozen=True)
 class LatentPair:
     pair_id: str
-    latents: np.ndarray  # (C, L) float32, already scaled
+    latents: np.ndarray | CodedLatents  # (C, L) float32, already scaled
     performance: Performance
     offset_s: float  # audio time = motion recording time + offset_s
     latent_rate: float  # latent frames per second (the VQ-VAE's)
@@ -38,9 +67,33 @@ class LatentPair:
         return first, max(first, last)
 
 
-def latents_of(sequence: TokenSequence, codebook: np.ndarray, scale: float) -> np.ndarray:
-    """(L,) codes → (C, L) scaled codebook vectors."""
-    return (codebook[sequence.codes.astype(np.int64)].T * scale).astype(np.float32)
+def latents_of(sequence: TokenSequence, codebook: np.ndarray, scale: float,
+               cache: Path | str | None = None) -> CodedLatents:
+    """(L,) codes → (C, L) scaled codebook vectors, made when a crop reads them; with a
+    `cache` folder the codes themselves are read from a memory-mapped file."""
+    codes = mapped(sequence.codes, cache) if cache is not None else sequence.codes
+    return CodedLatents(codes, codebook.astype(np.float32), scale)
+
+
+def map_motion(performance: Performance, cache: Path | str) -> Performance:
+    """The performance with its frames in a memory-mapped file: 20 hours of motion are
+    430 MB that a crop reads a few frames of."""
+    return replace(performance, frames=mapped(performance.frames.astype(np.float32), cache))
+
+
+def mapped(array: np.ndarray, folder: Path | str) -> np.memmap:
+    """`array` as a read-only memory-mapped .npy under `folder`, named by its content, so
+    each is written once and a second run reads the file already there."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{array.dtype}{array.shape}".encode())
+    digest.update(array.tobytes())
+    path = Path(folder) / f"{digest.hexdigest()[:24]}.npy"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as handle:
+                np.save(handle, array)
+    return np.load(path, mmap_mode="r")
 
 
 def latent_scale(sequences: list[TokenSequence], codebook: np.ndarray) -> float:

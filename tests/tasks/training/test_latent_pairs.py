@@ -85,3 +85,41 @@ def test_crops_stay_inside_the_usable_span(tmp_path, pair):
     assert 1.0 - 1e-3 <= first / LATENT_RATE_HZ and (last - crop) / LATENT_RATE_HZ <= 7.0 - 0.5
     with pytest.raises(ValueError, match="no pair has"):
         LatentCrops([latent], int(30 * LATENT_RATE_HZ), MotionConfig())
+
+
+def test_coded_latents_and_mapped_motion_read_as_the_dense_arrays(tmp_path, pair):
+    """Training streams: latents are made from codes per crop, motion is read from a
+    memory-mapped file; what a crop sees is exactly what the dense arrays held."""
+    from storage.token_store import TokenSequence
+    from tasks.training.latent_pairs import latents_of, map_motion
+
+    rng = np.random.default_rng(0)
+    codebook = rng.normal(size=(32, 4)).astype(np.float32)
+    codes = rng.integers(0, 32, 6890).astype(np.int16)
+    coded = latents_of(TokenSequence("h", "t.wav", codes, "v", 6890 * 64, 44100), codebook, 2.0)
+    dense = (codebook[codes.astype(np.int64)].T * 2.0).astype(np.float32)
+    assert coded.shape == dense.shape
+    np.testing.assert_array_equal(coded[:, 100:400], dense[:, 100:400])
+    np.testing.assert_array_equal(np.asarray(coded), dense)
+
+    performance = load_performance(tmp_path / pair.motion_path)
+    mapped = map_motion(performance, tmp_path / "cache")
+    assert isinstance(latents_of(TokenSequence("h", "t", codes, "v", 1, 1), codebook, 2.0,
+                                 tmp_path / "codes").codes, np.memmap)
+    assert isinstance(mapped.frames, np.memmap)
+    np.testing.assert_array_equal(mapped.frames, performance.frames)
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    map_motion(performance, tmp_path / "cache")  # the same content: the same file, written once
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    plain = LatentCrops([LatentPair("p", dense, performance, pair.offset_s, LATENT_RATE_HZ)],
+                        200, MotionConfig())
+    streamed = LatentCrops([LatentPair("p", coded, mapped, pair.offset_s, LATENT_RATE_HZ)],
+                           200, MotionConfig())
+    (a, motion_a), (b, motion_b) = plain.fixed(3), streamed.fixed(3)
+    assert torch_equal(a, b) and torch_equal(motion_a.windows, motion_b.windows)
+
+
+def torch_equal(x, y) -> bool:
+    import torch
+
+    return bool(torch.equal(x, y))
