@@ -31,9 +31,12 @@ def one_line_errors() -> Iterator[None]:
 
     previous = {signum: signal.signal(signum, _interrupt)  # a `kill` or a stopping service
                 for signum in (signal.SIGINT, signal.SIGTERM)}  # count as Ctrl-C
+    _received.clear()
     shelter_temporary_server()
     try:
         yield
+        if _received:  # the signal's exception landed where Python ignores exceptions (a
+            _exit(INTERRUPTED, 130)  # finaliser, a weakref callback): the signal still counts
     except (Interrupted, KeyboardInterrupt):
         _exit(INTERRUPTED, 130)
     except DatabaseDamaged as error:
@@ -101,5 +104,9 @@ def _exit(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+_received: list[str] = []  # the signals that arrived during the command
+
+
 def _interrupt(signum, frame) -> None:
+    _received.append(signal.Signals(signum).name)
     raise Interrupted(signal.Signals(signum).name)

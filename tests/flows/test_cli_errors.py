@@ -154,3 +154,19 @@ def test_the_temporary_server_gets_time_to_start_on_a_busy_machine():
                             text=True, env={**env, "PYTHONPATH": str(ROOT),
                                             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "7"})
     assert ours.stdout.strip() == "90" and theirs.stdout.strip() == "7"
+
+
+def test_a_signal_whose_exception_was_swallowed_still_ends_the_command(capsys):
+    """Python drops an exception raised in a finaliser ("Exception ignored in …"): a Ctrl-C
+    that lands there must still end the command as interrupted, not as a success."""
+    import signal as signals
+
+    from flows.cli.errors import _interrupt, one_line_errors
+
+    with pytest.raises(SystemExit) as exited:
+        with one_line_errors():
+            try:
+                _interrupt(signals.SIGINT, None)
+            except BaseException:  # what a finaliser does with it
+                pass
+    assert exited.value.code == 130 and "interrupted" in capsys.readouterr().err

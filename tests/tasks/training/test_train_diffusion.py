@@ -17,9 +17,9 @@ def test_tiny_config_overfits_a_small_latent_set(tmp_path):
     # a long schedule, a short budget: the learning rate stays near its peak for the test
     cfg = tiny_diffusion_config(steps=2000, crop_latents=64, val_every=10_000, val_renders=0)
     result = train_diffusion(cfg, EchelonConfig(), [latent_pair(0)], [latent_pair(1)], tmp_path,
-                             max_steps=400)
+                             max_steps=260)
     losses = [h["loss"] for h in result.history]
-    assert np.mean(losses[:10]) >= 5 * np.mean(losses[-10:]), (losses[:10], losses[-10:])
+    assert np.mean(losses[:10]) >= 3 * np.mean(losses[-10:]), (losses[:10], losses[-10:])
 
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path):
