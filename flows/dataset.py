@@ -32,24 +32,23 @@ from tasks.analysis.embedding import EMBEDDING_VERSION
 from tasks.dataset.rebuild import analyze_chunk, chunked, config_hash, discover, plan_rebuild
 from tasks.dataset.reembed import reembed_chunk
 
-def _chunk_run_name() -> str:
-    items = task_run.parameters["items"]
-    more = f" and {len(items) - 1} more" if len(items) > 1 else ""
-    return f"analyze {items[0][0].path}{more}"
+
+def _chunk_run_name(verb: str, path_of):
+    """A task run's name in the UI: what it does to the first file of its chunk, and how many
+    more there are."""
+    def name() -> str:
+        items = task_run.parameters["items"]
+        more = f" and {len(items) - 1} more" if len(items) > 1 else ""
+        return f"{verb} {path_of(items[0])}{more}"
+    return name
 
 
 analyze_chunk_task = task(name="analyze audio files", cache_policy=NO_CACHE,
-                          task_run_name=_chunk_run_name)(analyze_chunk)
-
-
-def _reembed_run_name() -> str:
-    items = task_run.parameters["items"]
-    more = f" and {len(items) - 1} more" if len(items) > 1 else ""
-    return f"re-embed {items[0].path}{more}"
-
-
+                          task_run_name=_chunk_run_name("analyze", lambda item: item[0].path)
+                          )(analyze_chunk)
 reembed_chunk_task = task(name="re-embed phrases", cache_policy=NO_CACHE,
-                          task_run_name=_reembed_run_name)(reembed_chunk)
+                          task_run_name=_chunk_run_name("re-embed", lambda item: item.path)
+                          )(reembed_chunk)
 
 
 @flow(name="dataset-rebuild", log_prints=True, **notify.HOOKS)
