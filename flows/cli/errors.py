@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,11 +33,13 @@ def one_line_errors() -> Iterator[None]:
     previous = {signum: signal.signal(signum, _interrupt)  # a `kill` or a stopping service
                 for signum in (signal.SIGINT, signal.SIGTERM)}  # count as Ctrl-C
     _received.clear()
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = functools.partial(_redeliver, previous_hook)
     shelter_temporary_server()
     try:
         yield
-        if _received:  # the signal's exception landed where Python ignores exceptions (a
-            _exit(INTERRUPTED, 130)  # finaliser, a weakref callback): the signal still counts
+        if _received:  # swallowed and not redelivered in time: the signal still counts
+            _exit(INTERRUPTED, 130)
     except (Interrupted, KeyboardInterrupt):
         _exit(INTERRUPTED, 130)
     except DatabaseDamaged as error:
@@ -52,6 +55,7 @@ def one_line_errors() -> Iterator[None]:
             _exit(f"the phrase database cannot be written: {text}; nothing committed is lost")
         raise
     finally:
+        sys.unraisablehook = previous_hook
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
@@ -105,6 +109,19 @@ def _exit(message: str, code: int = 1) -> None:
 
 
 _received: list[str] = []  # the signals that arrived during the command
+
+
+def _redeliver(previous_hook, unraisable) -> None:
+    """A signal's exception raised inside a finaliser or a weakref callback is dropped by
+    Python ("Exception ignored in …", with a traceback): say nothing, and send the signal
+    again a moment later, so its handler runs in ordinary code and the command stops there."""
+    if isinstance(unraisable.exc_value, Interrupted):
+        signum = getattr(signal, str(unraisable.exc_value))
+        timer = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+        timer.daemon = True
+        timer.start()
+        return
+    previous_hook(unraisable)
 
 
 def _interrupt(signum, frame) -> None:
