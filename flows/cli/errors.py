@@ -116,14 +116,36 @@ def _redeliver(previous_hook, unraisable) -> None:
     Python ("Exception ignored in …", with a traceback): say nothing, and send the signal
     again a moment later, so its handler runs in ordinary code and the command stops there."""
     if isinstance(unraisable.exc_value, Interrupted):
-        signum = getattr(signal, str(unraisable.exc_value))
-        timer = threading.Timer(0.05, os.kill, (os.getpid(), signum))
-        timer.daemon = True
-        timer.start()
+        _send_again(getattr(signal, str(unraisable.exc_value)))
         return
     previous_hook(unraisable)
 
 
+def _send_again(signum: int, after_s: float = 0.05) -> None:
+    timer = threading.Timer(after_s, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
+
+
+# Code that turns any exception raised inside it into its own (pydantic-core building a
+# validator wraps it in a SchemaError, which the flow then reports with a traceback): a
+# signal arriving there is delivered again a moment later, up to MAX_DEFERRALS times.
+_FRAGILE = ("/pydantic/", "/pydantic_core/", "<frozen abc>")
+MAX_DEFERRALS = 40
+
+
+def _inside_fragile_code(frame) -> bool:
+    depth = 0
+    while frame is not None and depth < 60:
+        if any(part in frame.f_code.co_filename for part in _FRAGILE):
+            return True
+        frame, depth = frame.f_back, depth + 1
+    return False
+
+
 def _interrupt(signum, frame) -> None:
     _received.append(signal.Signals(signum).name)
+    if len(_received) <= MAX_DEFERRALS and _inside_fragile_code(frame):
+        _send_again(signum)
+        return
     raise Interrupted(signal.Signals(signum).name)

@@ -176,3 +176,21 @@ def test_a_signal_whose_exception_was_swallowed_still_ends_the_command(capsys):
             time.sleep(2)  # ordinary code: where the redelivered signal lands
     err = capsys.readouterr().err
     assert exited.value.code == 130 and "interrupted" in err and "Traceback" not in err, err
+
+
+def test_a_signal_inside_code_that_wraps_exceptions_is_delivered_after_it(capsys):
+    """pydantic-core turns an exception raised while it builds a validator into its own
+    SchemaError (and the flow reports that with a traceback): a signal arriving there is
+    delivered again once the code is left."""
+    import signal as signals
+
+    from flows.cli.errors import _interrupt, one_line_errors
+
+    inside_pydantic = compile("import sys\n_interrupt(SIGINT, sys._getframe())\n",
+                              "/site-packages/pydantic/_internal/fake.py", "exec")
+    with pytest.raises(SystemExit) as exited:
+        with one_line_errors():
+            exec(inside_pydantic, {"_interrupt": _interrupt, "SIGINT": signals.SIGINT})
+            time.sleep(2)  # left it: the signal is delivered here
+    err = capsys.readouterr().err
+    assert exited.value.code == 130 and "Traceback" not in err, err
