@@ -26,9 +26,9 @@ from storage.parquet_store import export_parquet
 from storage.vector_index import load_or_rebuild
 from tasks.analysis.audio import decoder_fingerprint
 from tasks.analysis.beats import LOW_BEAT_CONFIDENCE, LOW_DOWNBEAT_CONFIDENCE
+from tasks.analysis.embedding import EMBEDDING_VERSION
 from tasks.config import AnalysisConfig, load_analysis_config
 from tasks.dataset.guard import with_retries
-from tasks.analysis.embedding import EMBEDDING_VERSION
 from tasks.dataset.rebuild import analyze_chunk, chunked, config_hash, discover, plan_rebuild
 from tasks.dataset.reembed import reembed_chunk
 

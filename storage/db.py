@@ -101,7 +101,8 @@ class Failure(Base):
 
 
 # A phrase's embedding version, NULL (a database from before versions were stored) read as 1.
-_EMBEDDING_VERSION = func.coalesce(Phrase.embedding_version, 1)
+UNVERSIONED_EMBEDDING = 1
+_EMBEDDING_VERSION = func.coalesce(Phrase.embedding_version, UNVERSIONED_EMBEDDING)
 
 
 class DatabaseDamaged(RuntimeError):
@@ -314,14 +315,14 @@ class PhraseDatabase:
 
     def stale_embeddings(self, version: int) -> list[StaleEmbeddings]:
         """Analysed tracks with phrases embedded by another version than `version`, by path."""
-        query = (select(Track.path, Track.content_hash, Phrase.id, Phrase.start_s, Phrase.end_s)
+        query = (select(Track.path, Phrase.id, Phrase.start_s, Phrase.end_s)
                  .join(Track).where(Track.status == "ok", _EMBEDDING_VERSION != version)
                  .order_by(Track.path, Phrase.index))
-        spans: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
+        spans: dict[str, list[tuple[int, float, float]]] = {}
         with self.session() as s:
             for r in s.execute(query):
-                spans.setdefault((r.path, r.content_hash), []).append((r.id, r.start_s, r.end_s))
-        return [StaleEmbeddings(path, digest, tuple(p)) for (path, digest), p in spans.items()]
+                spans.setdefault(r.path, []).append((r.id, r.start_s, r.end_s))
+        return [StaleEmbeddings(path, tuple(p)) for path, p in spans.items()]
 
     def save_embeddings(self, vectors: dict[int, np.ndarray], version: int) -> int:
         """New vectors for stored phrases (a re-embedding), in one transaction; phrases that

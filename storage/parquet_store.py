@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from storage.atomic import atomic_path, write_text
-from storage.db import Phrase, PhraseDatabase, Track
+from storage.db import UNVERSIONED_EMBEDDING, Phrase, PhraseDatabase, Track
 
 DATASETS = ("tracks", "beats", "phrases", "phrase_features", "embeddings")
 
@@ -50,7 +50,7 @@ def export_parquet(db: PhraseDatabase, artifacts: Path | str) -> dict[str, int] 
                             "n_bars": p.n_bars, "section": p.section})
             features.append({**key, "features": np.frombuffer(p.features, np.float32).tolist()})
             embeddings.append({**key, "embedding": np.frombuffer(p.embedding, np.float32).tolist(),
-                               "embedding_version": p.embedding_version or 1})
+                               "embedding_version": p.embedding_version or UNVERSIONED_EMBEDDING})
     schemas = {
         "tracks": pa.schema([("track_path", pa.string()), ("status", pa.string()), ("error", pa.string()),
                              ("content_hash", pa.string()), ("duration_s", pa.float64()),

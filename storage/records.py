@@ -83,5 +83,4 @@ class StaleEmbeddings:
     """A track whose phrases were embedded by another recipe: what re-embedding needs."""
 
     path: str
-    content_hash: str
     phrases: tuple[tuple[int, float, float], ...]  # (phrase id, start_s, end_s)

@@ -175,7 +175,7 @@ def render(spec: TrackSpec) -> GeneratedTrack:
             for b in range(BEATS_PER_BAR):
                 t = bar_t + b * beat
                 beats.append(t)
-                for part, sixteenth, sound in _sounds(voice, patterns, parts, chord, beat, b):
+                for sixteenth, sound in _sounds(voice, patterns, parts, chord, beat, b):
                     voice.place(out, sound, t + sixteenth * beat / 4)
             bar_index += 1
         ends.append(spec.lead_in_s + bar_index * BEATS_PER_BAR * beat)
@@ -188,7 +188,7 @@ def render(spec: TrackSpec) -> GeneratedTrack:
 
 def _sounds(voice: "_Voices", patterns: Patterns, parts: frozenset[str], chord: tuple[int, ...],
             beat: float, b: int):
-    """(part, 16th within beat `b`, sound) of every note that beat plays, in a fixed order."""
+    """(16th within beat `b`, sound) of every note that beat plays, in a fixed order."""
     for part, where, name in (("kick", patterns.kick, "kick"), ("clap", patterns.clap, "clap"),
                               ("offhat", patterns.offhat, "offhat"),
                               ("hats16", patterns.tick, "tick"), ("bass", patterns.bass, None),
@@ -204,7 +204,7 @@ def _sounds(voice: "_Voices", patterns: Patterns, parts: frozenset[str], chord: 
                 sound = voice.lead(chord[patterns.lead_tones[n] % len(chord)] + 12, beat * 1.8)
             else:
                 sound = getattr(voice, name)
-            yield part, position % BEATS_PER_BAR, sound
+            yield position % BEATS_PER_BAR, sound
 
 
 def write_track(track: GeneratedTrack, path: Path | str) -> Path:

@@ -5,7 +5,6 @@ saw codebook vectors), exactly as a render decodes."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from echelon_models.vqvae.vqvae import VQVAE
@@ -16,13 +15,15 @@ class LatentDecoderStep(nn.Module):
 
     def __init__(self, vqvae: VQVAE, latent_scale: float):
         super().__init__()
-        self.decoder = vqvae.decoder
-        self.register_buffer("codebook", vqvae.quantizer.embed.detach().clone())  # (K, D)
+        self.quantizer, self.decoder = vqvae.quantizer, vqvae.decoder
         self.latent_scale = float(latent_scale)
 
+    @property
+    def codebook(self) -> torch.Tensor:
+        return self.quantizer.embed  # (K, D)
+
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        z = latents.transpose(1, 2) / self.latent_scale  # (B, L, D)
-        distance = (z.pow(2).sum(-1, keepdim=True) - 2 * z @ self.codebook.t()
-                    + self.codebook.pow(2).sum(1))  # (B, L, K)
-        codes = distance.argmin(dim=-1)  # (B, L)
-        return self.decoder(F.embedding(codes, self.codebook).transpose(1, 2))  # (B, 1, L·hop)
+        B, D, L = latents.shape
+        z = (latents / self.latent_scale).transpose(1, 2).reshape(B * L, D)  # (B·L, D)
+        codes = self.quantizer.nearest(z).view(B, L)  # the codes a render decodes
+        return self.decoder(self.quantizer.lookup(codes))  # (B, 1, L · hop)

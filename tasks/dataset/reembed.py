@@ -15,7 +15,7 @@ import numpy as np
 
 from storage.records import StaleEmbeddings
 from tasks.analysis.audio import AudioError
-from tasks.analysis.embedding import EMBEDDING_VERSION, phrase_embedding
+from tasks.analysis.embedding import phrase_embedding
 from tasks.analysis.track import decode_features
 from tasks.config import AnalysisConfig
 from tasks.dataset.guard import FileTimeout, with_retries, within
@@ -24,8 +24,8 @@ from tasks.dataset.guard import FileTimeout, with_retries, within
 @dataclass(frozen=True)
 class Reembedded:
     path: str
-    vectors: dict[int, np.ndarray] = field(default_factory=dict)  # phrase id → (E,) float32
-    version: int = EMBEDDING_VERSION
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)  # phrase id → (E,) float32,
+    # of tasks.analysis.embedding.EMBEDDING_VERSION
     error: str | None = None  # why the file could not be re-embedded
 
 

@@ -5,6 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
+import torch
 
 from storage.pair_manifest import MotionAudioPair, read_pairs, write_pairs
 from tasks.config import MotionConfig, VQVAEModelConfig
@@ -116,10 +117,4 @@ def test_coded_latents_and_mapped_motion_read_as_the_dense_arrays(tmp_path, pair
     streamed = LatentCrops([LatentPair("p", coded, mapped, pair.offset_s, LATENT_RATE_HZ)],
                            200, MotionConfig())
     (a, motion_a), (b, motion_b) = plain.fixed(3), streamed.fixed(3)
-    assert torch_equal(a, b) and torch_equal(motion_a.windows, motion_b.windows)
-
-
-def torch_equal(x, y) -> bool:
-    import torch
-
-    return bool(torch.equal(x, y))
+    assert torch.equal(a, b) and torch.equal(motion_a.windows, motion_b.windows)
