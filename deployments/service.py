@@ -1,5 +1,5 @@
 """The deployments `echelon serve` registers: the nightly dataset rebuild and the on-demand
-tokenizer, training, render and evaluation runs. Parameters carry the CLI options' names
+tokenizer, pairing, training, render and evaluation runs. Parameters carry the CLI options' names
 (library, home, …).
 
 Each deployment runs one flow run at a time (`concurrency_limit=1`, later runs wait), and the
@@ -16,6 +16,7 @@ from prefect.schedules import Cron
 from flows.dataset import rebuild_flow
 from flows.diffusion import train_diffusion_flow
 from flows.evaluate import evaluate_flow
+from flows.pairs import pairs_flow
 from flows.render import render_flow
 from flows.vqvae import tokenize_flow, train_vqvae_flow
 from storage.home import Home
@@ -62,6 +63,12 @@ def build_deployments(service: ServiceConfig, home: Path, library: Path | None =
             name="train-vqvae", parameters={"home": str(home)}, concurrency_limit=1,
             tags=["echelon", "models"],
             description="Train or resume the VQ-VAE (config: a YAML path, default the full size)."),
+        pairs_flow.to_deployment(
+            name="pairs", parameters={"home": str(home), "sheet": str(layout.pairs_sheet)},
+            concurrency_limit=1, tags=["echelon", "models"],
+            description="Pair the recordings of a pairing sheet (CSV: recording, track, "
+                        "offset_s) with their tracks for diffusion training; unchanged rows "
+                        "are kept."),
         train_diffusion_flow.to_deployment(
             name="train-diffusion", parameters={"home": str(home)}, concurrency_limit=1,
             tags=["echelon", "models"],

@@ -120,6 +120,17 @@ def rebuild_lock(layout: Home):
     return folder_lock(layout.root, ".rebuild.lock", "another rebuild is running on this database")
 
 
+def refresh_derived(database: PhraseDatabase, layout: Home, logger) -> list[int]:
+    """The FAISS index and the Parquet artifacts, derived again from the database where it
+    changed; returns the ids of the phrases indexed."""
+    ids, vectors = database.embeddings(EMBEDDING_VERSION)
+    index, rebuilt = load_or_rebuild(layout.faiss, ids, vectors, EMBEDDING_VERSION)
+    if rebuilt:
+        logger.info("FAISS index written: %d phrases, %s", index.size, index.kind)
+    export_parquet(database, layout.artifacts)
+    return ids
+
+
 def _rebuild(library: Path, layout: Home, db: str | None, config: AnalysisConfig,
              task_runner, logger, chunk_size: int | None, file_timeout_s: float | None) -> dict:
     database = PhraseDatabase.open(layout.db_url(db))
@@ -156,11 +167,7 @@ def _rebuild(library: Path, layout: Home, db: str | None, config: AnalysisConfig
             update_progress_artifact(progress, progress=100.0 * done / len(futures))
         reembedded = _reembed(database, task_runner, config, chunk_size, file_timeout_s, logger)
 
-    ids, vectors = database.embeddings(EMBEDDING_VERSION)
-    index, rebuilt = load_or_rebuild(layout.faiss, ids, vectors, EMBEDDING_VERSION)
-    if rebuilt:
-        logger.info("FAISS index written: %d phrases, %s", index.size, index.kind)
-    export_parquet(database, layout.artifacts)
+    ids = refresh_derived(database, layout, logger)
 
     summary = {"analyzed": analyzed, "skipped": len(plan.skipped), "failed": failed,
                "removed": removed, "phrases": len(ids), "run_id": run_id}

@@ -4,7 +4,8 @@
 them, analyses and scores the tracks, validates the performances and writes the motion-audio
 pairs. `demo_flow` then runs what the team runs: dataset rebuild → VQ-VAE training (tiny) →
 tokenization → diffusion training (tiny) → render of the generated performances, each its own
-flow run in the Prefect UI."""
+flow run in the Prefect UI. The pairs are made as a team makes them: a pairing sheet with no
+offsets, through `echelon pairs` (clock sync finds where each recording started)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.dataset import rebuild_flow
 from flows.diffusion import train_diffusion_flow
+from flows.pairs import pairs_flow
 from flows.render import render_flow
 from flows.vqvae import tokenize_flow, train_vqvae_flow
 from storage.home import Home
-from storage.pair_manifest import MotionAudioPair, write_pairs
-from storage.stamps import content_hash
+from storage.atomic import atomic_path
 from synthetic.performances import PhoneFaults, dance, write_performance
 from synthetic.tracks import random_spec, render, write_track
 from tasks.analysis.accuracy import score_analysis
@@ -32,11 +33,12 @@ from tasks.motion.recording import validate_performance
 
 CLOCK_START_S = 100.0  # the phones' clock reads 100 s when the track starts
 
-# The faults of real phone recordings, one set per performance in turn.
+# The faults of real phone recordings, one set per performance in turn, and when the phones
+# started: before the music (negative), with it, or after it.
 FAULTS = (
-    (PhoneFaults(), ".parquet"),
-    (PhoneFaults(device1_stops_at=0.6, nan_frames=3), ".csv"),
-    (PhoneFaults(device1_missing=True, stops_early_s=5.0), ".parquet"),
+    (PhoneFaults(), ".parquet", -3.0),
+    (PhoneFaults(device1_stops_at=0.6, nan_frames=3), ".csv", 4.0),
+    (PhoneFaults(device1_missing=True, stops_early_s=5.0), ".parquet", 0.0),
 )
 
 
@@ -47,8 +49,9 @@ def _generate(path: Path, performance_dir: Path, seed: int, index: int = 0,
                        duration_range_s=(max_seconds * 4 / 7, max_seconds))
     track = render(spec)
     write_track(track, path)
-    faults, suffix = FAULTS[index % len(FAULTS)]
-    motion = dance(track, np.random.default_rng(seed + 1), CLOCK_START_S, faults=faults)
+    faults, suffix, record_from_s = FAULTS[index % len(FAULTS)]
+    motion = dance(track, np.random.default_rng(seed + 1), CLOCK_START_S, faults=faults,
+                   record_from_s=record_from_s)
     performance = write_performance(motion, performance_dir / f"{path.stem}{suffix}")
     return {"path": str(path), "performance": str(performance), "bpm": spec.bpm,
             "beats": track.beats.tolist(), "downbeats": track.downbeats.tolist(),
@@ -62,13 +65,15 @@ def _check_performance(truth: dict, config: MotionConfig) -> dict:
             "warnings": len(report.warnings), "errors": len(report.errors)}
 
 
-def _pairs(truths: list[dict], home: Home) -> Path:
-    pairs = [MotionAudioPair(pair_id=Path(t["path"]).stem, track_id=content_hash(t["path"]),
-                             audio_path=str(Path(t["path"]).relative_to(home.root)),
-                             motion_path=str(Path(t["performance"]).relative_to(home.root)),
-                             offset_s=-CLOCK_START_S)
-             for t in truths]
-    return write_pairs(pairs, home.pairs_manifest)
+def _sheet(truths: list[dict], home: Home) -> Path:
+    """The pairing sheet a team would write: which recording goes with which track, no
+    offsets (the phones' clocks are unknown)."""
+    lines = ["recording,track,offset_s"]
+    lines += [f"{Path(t['performance']).relative_to(home.root)},"
+              f"{Path(t['path']).relative_to(home.root)}," for t in truths]
+    with atomic_path(home.pairs_sheet) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
+    return home.pairs_sheet
 
 
 def _analyze_and_score(truth: dict, config: AnalysisConfig) -> dict:
@@ -84,7 +89,7 @@ def _analyze_and_score(truth: dict, config: AnalysisConfig) -> dict:
 generate_track = task(name="generate track", cache_policy=NO_CACHE)(_generate)
 analyze_and_score = task(name="analyze track", cache_policy=NO_CACHE)(_analyze_and_score)
 check_performance = task(name="validate performance", cache_policy=NO_CACHE)(_check_performance)
-write_pair_manifest = task(name="write motion-audio pairs", cache_policy=NO_CACHE)(_pairs)
+write_pair_sheet = task(name="write the pairing sheet", cache_policy=NO_CACHE)(_sheet)
 
 
 @flow(name="echelon-demo-data", log_prints=True)
@@ -98,7 +103,7 @@ def demo_data_flow(home: Path, n_tracks: int = 3, seed: int = 7,
               for i in range(n_tracks)]
     rows = [analyze_and_score.submit(t, config) for t in truths]
     checks = [check_performance.submit(t, MotionConfig()) for t in truths]
-    manifest = write_pair_manifest([t.result() for t in truths], layout)
+    sheet = write_pair_sheet([t.result() for t in truths], layout)
     rows = [r.result() for r in rows]
     checks = [c.result() for c in checks]
     create_table_artifact(key="demo-analysis", table=rows,
@@ -107,7 +112,7 @@ def demo_data_flow(home: Path, n_tracks: int = 3, seed: int = 7,
     create_table_artifact(key="demo-performances", table=checks,
                           description="Generated performances (with phone faults) validated")
     return {"home": str(layout.root), "library": str(library), "tracks": rows,
-            "performances": checks, "pairs": str(manifest)}
+            "performances": checks, "sheet": str(sheet), "true_offset_s": -CLOCK_START_S}
 
 
 # Embedded defaults of the mission: minutes on a laptop CPU, not a useful model.
@@ -124,6 +129,7 @@ def demo_flow(home: Path, n_tracks: int = 3, seed: int = 7,
     data = demo_data_flow(home=layout.root, n_tracks=n_tracks, seed=seed,
                           max_seconds=max_seconds)
     rebuild = rebuild_flow(library=Path(data["library"]), home=layout.root)
+    pairs = pairs_flow(sheet=Path(data["sheet"]), home=layout.root)
     vqvae = train_vqvae_flow(home=layout.root, config=_tiny(load_vqvae_config, "vqvae.yaml",
                                                             vqvae_steps))
     tokens = tokenize_flow(home=layout.root, checkpoint=Path(vqvae["checkpoint"]))
@@ -142,7 +148,8 @@ def demo_flow(home: Path, n_tracks: int = 3, seed: int = 7,
             "diffusion_checkpoint": diffusion["checkpoint"], "manifest": rendered["manifest"],
             "renders": renders, "home": str(layout.root), "library": data["library"],
             "tracks": data["tracks"], "performances": data["performances"],
-            "pairs": data["pairs"], "phrases": rebuild["phrases"],
+            "pairs": pairs["manifest"], "pair_rows": pairs["pairs"],
+            "true_offset_s": data["true_offset_s"], "phrases": rebuild["phrases"],
             "vqvae_steps": vqvae["steps"], "diffusion_steps": diffusion["steps"],
             "tokenized": tokens, "evaluation": rendered.get("evaluation")}
 

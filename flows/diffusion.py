@@ -33,7 +33,7 @@ class TrainingDataError(ValueError):
 def _prepare(layout: Home, config: DiffusionConfig, echelon: EchelonConfig,
              vqvae_checkpoint: Path) -> tuple[list[LatentPair], dict, list[dict]]:
     logger = get_run_logger()
-    for path, how in ((layout.pairs_manifest, "`echelon demo` writes one; see the README"),
+    for path, how in ((layout.pairs_manifest, "run `echelon pairs --sheet SHEET.csv`"),
                       (layout.tokens, "run `echelon tokenize`"),
                       (vqvae_checkpoint, "run `echelon train-vqvae`")):
         if not Path(path).is_file():
@@ -47,9 +47,16 @@ def _prepare(layout: Home, config: DiffusionConfig, echelon: EchelonConfig,
     if codebook.shape[1] != config.model.latent_dim:
         raise TrainingDataError(f"model.latent_dim is {config.model.latent_dim} but the VQ-VAE's "
                                 f"codebook has {codebook.shape[1]} dimensions")
-    matched, missing = match_pairs(read_pairs(layout.pairs_manifest), sequences)
-    failures = [{"pair": p.pair_id, "reason": "no tokens for its audio (not in the library?)"}
-                for p in missing]
+    listed = read_pairs(layout.pairs_manifest)
+    matched, missing = match_pairs([p for p in listed if p.usable], sequences)
+    failures = [{"pair": p.pair_id, "reason": f"{p.status}: {p.reason}"}
+                for p in listed if not p.usable]
+    failures += [{"pair": p.pair_id, "reason": f"no tokens of {p.audio_path} from this VQ-VAE: "
+                                               "run `echelon tokenize`"} for p in missing]
+    if not matched:
+        raise TrainingDataError(f"{layout.pairs_manifest}: no pair is ready for training ("
+                                + "; ".join(f"{f['pair']}: {f['reason']}" for f in failures[:3])
+                                + ")")
     scale = latent_scale([s for _, s in matched], codebook)
     pairs = []
     for pair, sequence in matched:

@@ -38,6 +38,8 @@ class Home:
     performances = _Under("performances")
     renders = _Under("renders")
     pairs_manifest = _Under("motion_audio_pairs.parquet")
+    pairs_sheet = _Under("pairs.csv")  # the pairing sheet the `pairs` deployment reads
+    pair_plots = _Under("artifacts", "pairs")  # motion against music of unsure pairs
     training_cache = _Under("cache", "training")  # codes and motion memory-mapped by training
     demo_library = _Under("library")  # the tracks `echelon demo` generates
     prefect = _Under("prefect")  # the Prefect server's own database (`echelon server`)

@@ -59,6 +59,22 @@ class Fingerprint:
 
 
 @dataclass(frozen=True)
+class TrackGrid:
+    """A track's analysis as clock sync reads it: where it is, whether it could be analysed,
+    its beats and where its sections start."""
+
+    path: str
+    content_hash: str
+    status: str  # "ok" | "failed"
+    error: str | None
+    config_hash: str
+    duration_s: float
+    beats_per_bar: int
+    beats: np.ndarray  # (n,) seconds
+    section_starts: np.ndarray  # (s,) seconds: where each section's first phrase starts
+
+
+@dataclass(frozen=True)
 class AudioTrack:
     path: str
     content_hash: str

@@ -34,6 +34,7 @@ COMMANDS = (
     ("evaluate", evaluate.evaluate),
     ("export", models.export),
     ("validate-performance", motion.validate_performance),
+    ("pairs", motion.pairs),
     ("server", service.server),
     ("serve", service.serve),
 )

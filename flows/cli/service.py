@@ -54,6 +54,15 @@ def _print_demo(summary: dict, home: Path) -> None:
                       str(row["frames"]), f"{row['duration_s']:.1f}",
                       ",".join(map(str, row["devices"])), str(row["warnings"]))
     console.print(table)
+    table = Table("recording", "offset found (s)", "true (s)", "confidence", "status",
+                  title="pairs from a sheet without offsets (clock sync)")
+    for row in summary["pair_rows"]:
+        table.add_row(Path(row["recording"]).name,
+                      "—" if row["offset_s"] is None else f"{row['offset_s']:+.3f}",
+                      f"{summary['true_offset_s']:+.3f}",
+                      "—" if row["confidence"] is None else f"{row['confidence']:.2f}",
+                      row["status"])
+    console.print(table)
     table = Table("performance", "rendered audio", "seconds", title="renders")
     for row in summary["renders"]:
         table.add_row(Path(row["performance"]).name, row["wav"] or "failed",
@@ -67,7 +76,8 @@ def _print_demo(summary: dict, home: Path) -> None:
     api = os.environ.get("PREFECT_API_URL")
     if api:
         console.print(f"Prefect UI: {api.removesuffix('/api')}/runs (flow runs echelon-demo, "
-                      f"dataset-rebuild, vqvae-training, tokenize-library, diffusion-training, "
+                      f"dataset-rebuild, motion-audio-pairs, vqvae-training, tokenize-library, "
+                      f"diffusion-training, "
                       f"render, evaluate-renders)")
     else:
         console.print(f"To see these runs in the Prefect UI: `echelon server --home {home}` in "

@@ -1,8 +1,8 @@
 from pathlib import Path
 
 from flows.demo import demo_data_flow
-from storage.pair_manifest import read_pairs
 from tasks.motion.recording import validate_performance
+from tasks.pairs.sheet import read_sheet
 from tasks.motion.windows import conditioning_inputs
 
 
@@ -20,10 +20,12 @@ def test_demo_data_flow_generates_analyses_and_scores(prefect_harness, tmp_path)
     assert set(checks) == {"demo_00.parquet", "demo_01.csv"}
     assert all(c["ok"] for c in checks.values())
     assert checks["demo_01.csv"]["warnings"] == 3  # three NaN frames, filled
-    pairs = read_pairs(summary["pairs"])
-    assert [p.pair_id for p in pairs] == ["demo_00", "demo_01"]
-    for p in pairs:
-        performance, report = validate_performance(p.motion_path)
-        assert report.ok and Path(p.audio_path).is_file()
+    rows = read_sheet(summary["sheet"])  # a team's pairing sheet: no offsets
+    assert [r.pair_id for r in rows] == ["performances/demo_00.parquet",
+                                         "performances/demo_01.csv"]
+    assert [r.offset_s for r in rows] == [None, None]
+    for r in rows:
+        performance, report = validate_performance(r.recording)
+        assert report.ok and r.track.is_file()
         assert performance.duration_s >= 20
         assert conditioning_inputs(performance).windows.shape[1:] == (2, 46, 25)

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from storage.evaluation_store import read_evaluation
+from storage.pair_manifest import read_pairs
 from storage.render_manifest import read_manifest
 from tasks.motion.recording import load_performance
 
@@ -39,6 +40,10 @@ def test_demo_runs_the_whole_mission(demo):
         assert rate == 44100 and render["duration_s"] == pytest.approx(len(audio) / rate)
         assert abs(render["duration_s"] - load_performance(render["performance"]).duration_s) < 0.01
     assert all(r.status == "ok" for r in read_manifest(summary["manifest"]))
+    # the pairs came from a sheet without offsets: clock sync placed each to a frame
+    pairs = read_pairs(home / "motion_audio_pairs.parquet")
+    assert [(p.status, p.estimated) for p in pairs] == [("ok", True), ("ok", True)]
+    assert all(abs(p.offset_s - (-100.0)) <= 1 / 30 for p in pairs), [p.offset_s for p in pairs]
 
 
 def test_render_with_retrieval_resume_and_a_bad_recording(demo, tmp_path):

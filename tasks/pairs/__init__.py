@@ -1,0 +1,1 @@
+"""Motion-audio pairs: the pairing sheet and what each of its rows becomes."""
