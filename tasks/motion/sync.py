@@ -30,6 +30,7 @@ from tasks.motion.recording import Performance
 # Raise it when a change here changes the offsets found: `echelon pairs` then estimates again.
 SYNC_VERSION = 1
 SYNC_SAMPLE_RATE = 22050  # the track is decoded at this rate for its features
+SOUND_DB = 40.0  # the music plays while it is within this much of its loudest
 MIN_OVERLAP_S = 20.0  # a lag must put this much of the recording over the music (or half of
 #                       the shorter of the two)
 PROPOSALS = 5  # lags the novelty's correlation proposes for the dance model to judge
@@ -40,7 +41,7 @@ DRIFT_S = 8.0  # the dance model allows the posture one more bend per DRIFT_S
 MAX_DRIFT_DEGREE = 12
 RIVAL_S = 0.25  # a rival closer than this to the winner is the winner
 FULL_MARGIN = 0.5  # the best rival leaves this share more of the motion unexplained: sure
-LOW_CONFIDENCE = 0.25  # below it an estimated offset is `low_confidence` (bench/pairs.py)
+LOW_CONFIDENCE = 0.5  # below it an estimated offset is `low_confidence` (bench/pairs.py)
 
 
 @dataclass(frozen=True)
@@ -131,18 +132,26 @@ def track_changes(samples: np.ndarray, sample_rate: int, beats: np.ndarray,
                   boundaries: np.ndarray, beats_per_bar: int = 4,
                   rate: float = 30.0) -> TrackChanges:
     """The changes of a track from its beat grid and sections (as the phrase database holds
-    them) and its sound: the music starts on the first beat and ends a beat after the last;
-    each change is weighted by the novelty of the sound over a bar there."""
+    them) and its sound: the music starts with its first beat and ends a beat after the last
+    — or where the sound starts and stops, when the beat tracker missed beats there (it often
+    misses a beat on a song's very first sample); each change is weighted by the novelty of
+    the sound over a bar there."""
     beats = np.asarray(beats, dtype=float)
     beat_s = float(np.median(np.diff(beats)))
     duration = len(samples) / sample_rate
-    times = np.unique(np.concatenate([[beats[0]], np.asarray(boundaries, dtype=float),
-                                      [beats[-1] + beat_s]]))
-    times = times[(times >= beats[0]) & (times <= beats[-1] + beat_s)]
-    bar = max(2, int(round(beat_s * beats_per_bar * rate)))
     features = audio_features(samples, sample_rate, rate)
+    level = features[:, -1]  # log power
+    audible = np.flatnonzero(level > level.max() - np.log(10.0 ** (SOUND_DB / 10)))
+    first, last = beats[0], beats[-1] + beat_s
+    if len(audible):
+        first = min(first, audible[0] / rate) if beats[0] - audible[0] / rate > beat_s / 2 \
+            else first
+        last = audible[-1] / rate if audible[-1] / rate - last > beat_s else last
+    bar = max(2, int(round(beat_s * beats_per_bar * rate)))
     silence = np.repeat(features.min(axis=0, keepdims=True), bar, axis=0)
     sound = novelty(np.concatenate([silence, features, silence]), bar)
+    times = np.unique(np.concatenate([[first], np.asarray(boundaries, dtype=float), [last]]))
+    times = times[(times >= first) & (times <= last)]
     at = np.clip(np.round(times * rate).astype(int) + bar, 0, len(sound) - 1)
     weights = np.nan_to_num(sound[at])
     weights = weights / weights.max() if weights.max() > 0 else np.ones(len(times))
@@ -229,18 +238,32 @@ class _DanceFit:
                 y = performance.frames[:, d].astype(np.float64)
                 y = y - y[rows].mean(axis=0)
                 self.devices.append((rows, y, float(np.sum(y[rows] ** 2)) + 1e-12))
+        # every lag is a whole number of frames: the model at each audio frame, made once
+        rate, n = performance.frame_rate, performance.n_frames
+        reach = n + int(4 * track.bar_s * rate) + 2
+        self.first = -reach
+        audio_frames = np.arange(-reach, int(np.ceil(track.duration_s * rate)) + reach)
+        self.segment, self.waves = _dance_model(track, audio_frames / rate)
 
     def misfit(self, lag: float) -> float:
         """Unexplained share of the motion's variance, summed over the phones, as generalised
         cross-validation counts it: a lag that cuts the recording into more sections has
         more coefficients to fit with, and must fit better by more than they buy."""
-        audio_t = self.times + lag / self.performance.frame_rate - self.performance.start_s
-        segment, waves = _dance_model(self.track, audio_t)
+        n, at = self.performance.n_frames, int(round(lag)) - self.first
+        if 0 <= at and at + n <= len(self.segment):
+            segment, waves = self.segment[at:at + n], self.waves[at:at + n]
+        else:  # beyond what was made ahead: make it for this lag
+            audio_t = (np.arange(n) + round(lag)) / self.performance.frame_rate
+            segment, waves = _dance_model(self.track, audio_t)
+        edges = np.searchsorted(segment, np.arange(len(self.track.times) + 2))  # monotonic
         total = 0.0
         for rows, y, energy in self.devices:
             left, used = 0.0, 0
-            for k in np.unique(segment[rows]):
-                inside = rows & (segment == k)
+            for k in range(len(self.track.times) + 1):
+                part = slice(edges[k], edges[k + 1])
+                inside = np.flatnonzero(rows[part]) + edges[k]
+                if not len(inside):
+                    continue
                 playing = 0 < k < len(self.track.times)
                 # a section's drift has as many bends whatever part of it the recording holds
                 span = self.track.times[k] - self.track.times[k - 1] if playing else None
@@ -257,13 +280,20 @@ class _DanceFit:
         misfit, and the misfit of the best other local minimum more than RIVAL_S away (a
         beat either way, say; the slopes of the winner's own valley are no rival)."""
         rate = self.performance.frame_rate
-        grid = np.arange(np.round(lag - search), np.round(lag + search) + 1)
+        grid = np.arange(np.round(lag - search), np.round(lag + search) + 1, 2)
         costs = np.array([self.misfit(g) for g in grid])
         i = int(np.argmin(costs))
-        found = float(grid[i] + _parabolic(-costs, i))
+        close = np.array([self.misfit(grid[i] - 1), costs[i], self.misfit(grid[i] + 1)])
+        j = int(np.argmin(close))
+        if j != 1:  # a frame aside is better still: centre the last look on it
+            centre = grid[i] + j - 1
+            close = np.array([self.misfit(centre - 1), close[j], self.misfit(centre + 1)])
+        else:
+            centre = grid[i]
+        found = float(centre + _parabolic(-close, 1))
         minima = _peaks(-costs) & (np.abs(grid - found) > RIVAL_S * rate)  # other readings
         rival = float(costs[minima].min()) if minima.any() else np.inf
-        return found, float(costs[i]), rival
+        return found, float(close[1]), rival
 
 
 def _residual(x: np.ndarray, y: np.ndarray) -> float:

@@ -12,6 +12,7 @@ from storage.home import Home
 from storage.pair_manifest import read_pairs
 from synthetic.performances import dance, write_performance
 from synthetic.tracks import write_track
+from tasks.motion.sync import LOW_CONFIDENCE
 
 runner = CliRunner()
 CLOCK_S = 250.0  # the phones' clock when the track starts: the true offset is −250 s
@@ -50,7 +51,7 @@ def test_pairs_from_a_sheet_each_row_with_its_status(prefect_harness, house_trac
                                            "failed"]
     early, given, broken, nowhere, again, noise, gone = rows
     assert early["estimated"] and abs(early["offset_s"] + CLOCK_S) <= 1 / 30
-    assert early["confidence"] >= 0.25
+    assert early["confidence"] >= LOW_CONFIDENCE
     assert not given["estimated"] and given["offset_s"] == -CLOCK_S and given["confidence"] is None
     assert "runs 10.0 s past its end" in given["note"]  # recording longer than its track
     assert "recording not usable" in broken["error"]
