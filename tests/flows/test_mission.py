@@ -12,7 +12,9 @@ from flows.cli import app
 from storage.evaluation_store import read_evaluation
 from storage.pair_manifest import read_pairs
 from storage.render_manifest import read_manifest
-from tasks.motion.recording import load_performance
+from tasks.motion.recording import load_performance, validate_performance
+from tasks.motion.windows import conditioning_inputs
+from tasks.pairs.sheet import read_sheet
 
 runner = CliRunner()
 
@@ -40,7 +42,17 @@ def test_demo_runs_the_whole_mission(demo):
         assert rate == 44100 and render["duration_s"] == pytest.approx(len(audio) / rate)
         assert abs(render["duration_s"] - load_performance(render["performance"]).duration_s) < 0.01
     assert all(r.status == "ok" for r in read_manifest(summary["manifest"]))
-    # the pairs came from a sheet without offsets: clock sync placed each to a frame
+    # generated performances with phone faults, each usable, listed in a sheet without offsets
+    assert sorted(p.name for p in (home / "library").iterdir()) == ["demo_00.wav", "demo_01.wav"]
+    rows = read_sheet(home / "pairs.csv")
+    assert [(r.pair_id, r.offset_s) for r in rows] == [("performances/demo_00.parquet", None),
+                                                       ("performances/demo_01.csv", None)]
+    for r in rows:
+        performance, report = validate_performance(r.recording)
+        assert report.ok and r.track.is_file() and performance.duration_s >= 20
+        assert conditioning_inputs(performance).windows.shape[1:] == (2, 46, 25)
+    assert len(validate_performance(rows[1].recording)[1].warnings) == 3  # NaN frames, filled
+    # the pairs came from that sheet: clock sync placed each to a frame
     pairs = read_pairs(home / "motion_audio_pairs.parquet")
     assert [(p.status, p.estimated) for p in pairs] == [("ok", True), ("ok", True)]
     assert all(abs(p.offset_s - (-100.0)) <= 1 / 30 for p in pairs), [p.offset_s for p in pairs]
