@@ -27,6 +27,7 @@ from storage.home import Home
 from storage.pair_manifest import MotionAudioPair, read_pairs, write_pairs
 from storage.records import TrackGrid
 from storage.token_store import read_tokens
+from storage.track_grids import track_grids
 from tasks.analysis.audio import decoder_fingerprint
 from tasks.config import (AnalysisConfig, MotionConfig, load_analysis_config,
                           load_echelon_config)
@@ -101,7 +102,7 @@ def _analysed(database: PhraseDatabase, layout: Home, tracks: list[Path],
     """path → the analysis of each track (a track already in the database under another path
     counts: the same content); tracks nowhere in it are analysed now, as a rebuild would."""
     hashes = {str(t): file_hash(t) for t in tracks}
-    known = database.track_grids(list(hashes.values()))
+    known = track_grids(database, list(hashes.values()))
     todo = [t for t in tracks if hashes[str(t)] not in known]
     if todo:
         stats = []
@@ -120,7 +121,7 @@ def _analysed(database: PhraseDatabase, layout: Home, tracks: list[Path],
             database.save_records(future.result(), run_id)
         database.finish_run(run_id, analyzed=len(plan.analyze))
         refresh_derived(database, layout, logger)
-        known = database.track_grids(list(hashes.values()))
+        known = track_grids(database, list(hashes.values()))
     return {path: known[h] for path, h in hashes.items() if h in known}, len(todo)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import (BigInteger, Engine, Float, ForeignKey, Integer, LargeBin
 from sqlalchemy.orm import (DeclarativeBase, Mapped, Session, mapped_column, relationship,
                             sessionmaker)
 
-from storage.records import (AudioTrack, Fingerprint, StaleEmbeddings, StoredPhrase, TrackGrid,
+from storage.records import (AudioTrack, Fingerprint, StaleEmbeddings, StoredPhrase,
                              TrackRecord)
 from storage.stamps import utc_now
 
@@ -232,22 +232,6 @@ class PhraseDatabase:
             rows = s.execute(select(Track.path, Track.content_hash, Track.duration_s)
                              .where(Track.status == "ok").order_by(Track.path)).all()
         return [AudioTrack(r.path, r.content_hash, float(r.duration_s or 0.0)) for r in rows]
-
-    def track_grids(self, hashes: list[str]) -> dict[str, TrackGrid]:
-        """content hash → the analysis of a track with that content (an analysed copy first)."""
-        with self.session() as s:
-            tracks = s.scalars(select(Track).where(Track.content_hash.in_(hashes))
-                               .order_by((Track.status != "ok"), Track.path)).all()
-            found: dict[str, TrackGrid] = {}
-            for t in tracks:
-                sections = [p for i, p in enumerate(t.phrases)
-                            if i == 0 or p.section != t.phrases[i - 1].section]
-                found.setdefault(t.content_hash, TrackGrid(
-                    t.path, t.content_hash, t.status, t.error, t.config_hash,
-                    float(t.duration_s or 0.0), int(t.beats_per_bar or 4),
-                    np.frombuffer(t.beats or b"", np.float64),
-                    np.array([p.start_s for p in sections], np.float64)))
-        return found
 
     def touch(self, updates: dict[str, int]) -> None:
         """New mtimes for files whose content did not change (nothing to re-analyse)."""
