@@ -132,10 +132,10 @@ def track_changes(samples: np.ndarray, sample_rate: int, beats: np.ndarray,
                   boundaries: np.ndarray, beats_per_bar: int = 4,
                   rate: float = 30.0) -> TrackChanges:
     """The changes of a track from its beat grid and sections (as the phrase database holds
-    them) and its sound: the music starts with its first beat and ends a beat after the last
-    — or where the sound starts and stops, when the beat tracker missed beats there (it often
-    misses a beat on a song's very first sample); each change is weighted by the novelty of
-    the sound over a bar there."""
+    them) and its sound: the music starts with its first beat — or where the sound starts, when
+    the beat tracker missed beats there (it often misses a beat on a song's very first sample)
+    — and ends a beat after the last beat; each change is weighted by the novelty of the sound
+    over a bar there."""
     beats = np.asarray(beats, dtype=float)
     beat_s = float(np.median(np.diff(beats)))
     duration = len(samples) / sample_rate
@@ -143,10 +143,8 @@ def track_changes(samples: np.ndarray, sample_rate: int, beats: np.ndarray,
     level = features[:, -1]  # log power
     audible = np.flatnonzero(level > level.max() - np.log(10.0 ** (SOUND_DB / 10)))
     first, last = beats[0], beats[-1] + beat_s
-    if len(audible):
-        first = min(first, audible[0] / rate) if beats[0] - audible[0] / rate > beat_s / 2 \
-            else first
-        last = audible[-1] / rate if audible[-1] / rate - last > beat_s else last
+    if len(audible) and beats[0] - audible[0] / rate > beat_s / 2:
+        first = audible[0] / rate  # (the end stays on the beats: a cymbal rings on for long)
     bar = max(2, int(round(beat_s * beats_per_bar * rate)))
     silence = np.repeat(features.min(axis=0, keepdims=True), bar, axis=0)
     sound = novelty(np.concatenate([silence, features, silence]), bar)
