@@ -28,10 +28,9 @@ from storage.pair_manifest import MotionAudioPair, read_pairs, write_pairs
 from storage.records import TrackGrid
 from storage.token_store import read_tokens
 from storage.track_grids import track_grids
-from tasks.analysis.audio import decoder_fingerprint
 from tasks.config import (AnalysisConfig, MotionConfig, load_analysis_config,
                           load_echelon_config)
-from tasks.dataset.rebuild import FileStat, chunked, config_hash, plan_rebuild, storable_name
+from tasks.dataset.rebuild import FileStat, chunked, storable_name
 from tasks.pairs.build import build_pair, file_hash, pair_fingerprint
 from tasks.pairs.plot import plot_pair
 from tasks.pairs.sheet import SheetRow, read_sheet
@@ -105,21 +104,21 @@ def _analysed(database: PhraseDatabase, layout: Home, tracks: list[Path],
     known = track_grids(database, list(hashes.values()))
     todo = [t for t in tracks if hashes[str(t)] not in known]
     if todo:
-        stats = []
-        for t in todo:
+        logger.info("%d tracks of the sheet are not in the phrase database: analysing them",
+                    len(todo))
+        items = []
+        for t in todo:  # the digest just taken is the one the record is stored under
             name, name_error = storable_name(str(t))
             info = os.stat(t)
-            stats.append(FileStat(name, info.st_size, info.st_mtime_ns, name_error))
-        plan = plan_rebuild(stats, {}, config_hash(config), decoder_fingerprint())
-        logger.info("%d tracks of the sheet are not in the phrase database: analysing them",
-                    len(plan.analyze))
+            items.append((FileStat(name, info.st_size, info.st_mtime_ns, name_error),
+                          hashes[str(t)]))
         run_id = str(flow_run.get_id() or uuid.uuid4())
         database.start_run(run_id, "pairing sheet")
         futures = [analyze_chunk_task.submit(items=items, config=config)
-                   for items in chunked(plan.analyze)]
+                   for items in chunked(items)]
         for future in futures:
             database.save_records(future.result(), run_id)
-        database.finish_run(run_id, analyzed=len(plan.analyze))
+        database.finish_run(run_id, analyzed=len(todo))
         refresh_derived(database, layout, logger)
         known = track_grids(database, list(hashes.values()))
     return {path: known[h] for path, h in hashes.items() if h in known}, len(todo)

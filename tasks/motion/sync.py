@@ -48,9 +48,7 @@ LOW_CONFIDENCE = 0.5  # below it an estimated offset is `low_confidence` (bench/
 class ClockSync:
     offset_s: float  # audio time = recording time t + offset_s
     confidence: float  # 0–1: how far the winner stands above its best rival
-    score: float  # share of the motion the dance model explains at this offset (≤ 1)
     rival_offset_s: float  # the best alternative more than RIVAL_S away
-    overlap_s: float  # how much of the recording lies over the music at this offset
 
 
 def motion_features(performance: Performance) -> np.ndarray:
@@ -195,12 +193,10 @@ def estimate_offset(performance: Performance, track: TrackChanges) -> ClockSync:
                and usable[round(lag + k * bar) - lags[0]]]
     rival = min([rival] + others + shifted)
     margin = (rival - cost) / max(cost, 1e-9) if np.isfinite(rival) else FULL_MARGIN
-    at = int(np.clip(round(lag) - lags[0], 0, len(lags) - 1))
     runner_up = rivals[0][0] if rivals else lag
     return ClockSync(offset_s=lag / rate - performance.start_s,
                      confidence=float(np.clip(margin / FULL_MARGIN, 0.0, 1.0)),
-                     score=1.0 - cost, rival_offset_s=runner_up / rate - performance.start_s,
-                     overlap_s=float(overlap[at]) / rate)
+                     rival_offset_s=runner_up / rate - performance.start_s)
 
 
 def _best_peaks(scores: np.ndarray, count: int, apart: int) -> list[int]:
