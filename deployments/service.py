@@ -15,6 +15,7 @@ from prefect.schedules import Cron
 
 from flows.dataset import rebuild_flow
 from flows.diffusion import train_diffusion_flow
+from flows.mapper import train_mapper_flow
 from flows.evaluate import evaluate_flow
 from flows.pairs import pairs_flow
 from flows.render import render_flow
@@ -73,6 +74,11 @@ def build_deployments(service: ServiceConfig, home: Path, library: Path | None =
             name="train-diffusion", parameters={"home": str(home)}, concurrency_limit=1,
             tags=["echelon", "models"],
             description="Train or resume the diffusion model on the motion-audio pairs."),
+        train_mapper_flow.to_deployment(
+            name="train-mapper", parameters={"home": str(home)}, concurrency_limit=1,
+            tags=["echelon", "models"],
+            description="Train or resume the motion → phrase mapper that retrieval-guided "
+                        "renders use (after train-diffusion)."),
         render_flow.to_deployment(
             name="render", parameters={"home": str(home),
                                        "performances": str(layout.performances),

@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.dataset import rebuild_flow
 from flows.diffusion import train_diffusion_flow
+from flows.mapper import train_mapper_flow
 from flows.pairs import pairs_flow
 from flows.render import render_flow
 from flows.vqvae import tokenize_flow, train_vqvae_flow
@@ -124,7 +125,8 @@ DEMO_DIFFUSION_STEPS = 300
 def demo_flow(home: Path, n_tracks: int = 3, seed: int = 7,
               vqvae_steps: int = DEMO_VQVAE_STEPS,
               diffusion_steps: int = DEMO_DIFFUSION_STEPS, max_seconds: float = 70.0) -> dict:
-    """Generated library → rebuild → tiny VQ-VAE → tokens → tiny diffusion → renders."""
+    """Generated library → rebuild → pairs → tiny VQ-VAE → tokens → tiny diffusion → motion →
+    phrase mapper → renders."""
     layout = Home(home)
     data = demo_data_flow(home=layout.root, n_tracks=n_tracks, seed=seed,
                           max_seconds=max_seconds)
@@ -136,6 +138,7 @@ def demo_flow(home: Path, n_tracks: int = 3, seed: int = 7,
     diffusion = train_diffusion_flow(home=layout.root, config=_tiny(
         load_diffusion_config, "diffusion.yaml", diffusion_steps),
         vqvae_checkpoint=Path(vqvae["checkpoint"]))
+    mapper = train_mapper_flow(home=layout.root)
     rendered = render_flow(performances=layout.performances, out=layout.renders,
                            home=layout.root, config=RenderConfig(),
                            diffusion_checkpoint=Path(diffusion["checkpoint"]),
@@ -151,6 +154,7 @@ def demo_flow(home: Path, n_tracks: int = 3, seed: int = 7,
             "pairs": pairs["manifest"], "pair_rows": pairs["pairs"],
             "true_offset_s": data["true_offset_s"], "phrases": rebuild["phrases"],
             "vqvae_steps": vqvae["steps"], "diffusion_steps": diffusion["steps"],
+            "mapper_checkpoint": mapper["checkpoint"], "mapper_evaluation": mapper["evaluation"],
             "tokenized": tokens, "evaluation": rendered.get("evaluation")}
 
 

@@ -8,10 +8,12 @@ made → manifest and report."""
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (create_markdown_artifact, create_progress_artifact,
                                create_table_artifact, update_progress_artifact)
@@ -25,8 +27,13 @@ from storage.evaluation_store import EVALUATION_NAME
 from storage.home import Home
 from storage.locks import folder_lock
 from storage.render_manifest import RenderRecord, write_manifest
+from storage.stamps import file_sha256
 from storage.token_store import read_tokens
+from storage.vector_index import load_or_rebuild
+from tasks.analysis.embedding import EMBEDDING_VERSION
 from tasks.config import RenderConfig, load_render_config
+from tasks.mapper.ranking import PhraseMapper
+from tasks.models.builders import load_mapper
 from tasks.render.models import RenderModels, load_render_models, resolve_sampler
 from tasks.render.plan import RenderPlan, find_performances
 from tasks.render.retrieval import PhraseCatalog
@@ -42,8 +49,35 @@ def _catalog(layout: Home, models: RenderModels, db: str | None) -> PhraseCatalo
     sequences = [s for s in read_tokens(layout.tokens) if s.model_version == tokenizer.version]
     database = PhraseDatabase.open(layout.db_url(db))
     codebook = tokenizer.model.quantizer.embed.detach().cpu().numpy()
-    return PhraseCatalog.from_database(database, sequences, codebook, models.latent_scale,
-                                       models.latent_rate)
+    catalog = PhraseCatalog.from_database(database, sequences, codebook, models.latent_scale,
+                                          models.latent_rate)
+    catalog.mapper = _mapper(layout, models, database, catalog)
+    return catalog
+
+
+def _mapper(layout: Home, models: RenderModels, database: PhraseDatabase,
+            catalog: PhraseCatalog) -> PhraseMapper | None:
+    """The home's trained mapper when it fits this render (the same diffusion encoder, vectors
+    of the current embedding version); otherwise None, and the hand-made rule chooses."""
+    logger = get_run_logger()
+    path = layout.mapper_checkpoint
+    if not path.is_file():
+        logger.info("retrieval: the hand-made rule (no mapper; `echelon train-mapper` makes one)")
+        return None
+    tower, config, state = load_mapper(path)
+    if state.get("diffusion_sha256") != models.diffusion_sha256 or \
+            state.get("embedding_version") != EMBEDDING_VERSION:
+        logger.warning("retrieval: the hand-made rule: the mapper %s was trained on another "
+                       "diffusion model or embedding version; run `echelon train-mapper` again",
+                       path)
+        return None
+    ids, vectors = database.embeddings(EMBEDDING_VERSION)
+    index, _ = load_or_rebuild(layout.faiss, ids, vectors, EMBEDDING_VERSION)
+    lengths = [c.end_s - c.start_s for c in catalog.candidates]
+    logger.info("retrieval: the mapper %s (top %d of the index, re-ranked by tempo)", path,
+                config.rerank_k)
+    return PhraseMapper(tower, config, index, copy.deepcopy(models.model.encoder).cpu().eval(),
+                        models.echelon.motion, float(np.median(lengths)), file_sha256(path))
 
 
 def _round(plan: RenderPlan, k: int, models: RenderModels, config: RenderConfig,

@@ -8,6 +8,8 @@ from pathlib import Path
 DB_NAME = "phrases.db"
 VQVAE_CHECKPOINT = "vqvae.pt"
 DIFFUSION_CHECKPOINT = "diffusion.pt"
+MAPPER_CHECKPOINT = "mapper.pt"
+AUGMENT_LOG = "augmentations.jsonl"  # beside a trainer's checkpoint: every sample's draws
 
 
 class _Under:
@@ -35,6 +37,8 @@ class Home:
     vqvae_checkpoint = _Under("checkpoints", "vqvae", VQVAE_CHECKPOINT)
     diffusion_checkpoints = _Under("checkpoints", "diffusion")
     diffusion_checkpoint = _Under("checkpoints", "diffusion", DIFFUSION_CHECKPOINT)
+    mapper_checkpoints = _Under("checkpoints", "mapper")
+    mapper_checkpoint = _Under("checkpoints", "mapper", MAPPER_CHECKPOINT)
     performances = _Under("performances")
     renders = _Under("renders")
     pairs_manifest = _Under("motion_audio_pairs.parquet")

@@ -138,6 +138,27 @@ class LossWeights(_Frozen):
     waveform: float = Field(0.1, ge=0)
 
 
+class AudioAugmentConfig(_Frozen):
+    """Augmentations that keep the reconstruction target (each crop is input and target)."""
+
+    enabled: bool = True
+    loudness_db: float | None = -20.0  # each crop's RMS level brought here first; null: as is
+    max_boost_db: float = Field(30.0, ge=0)  # a near-silent crop is not raised further
+    gain_db: float = Field(6.0, ge=0)  # then a random gain in ±gain_db
+    polarity: float = Field(0.5, ge=0, le=1)  # probability of flipping the sign
+    workers: int = Field(1, ge=1)  # threads that read and augment a batch's crops
+
+
+class MotionAugmentConfig(_Frozen):
+    """Augmentations of the motion side of a pair (the latents follow a time-warp)."""
+
+    enabled: bool = True
+    warp: float = Field(0.05, ge=0, lt=0.5)  # time stretched by a factor in [1 − warp, 1 + warp]
+    noise: float = Field(0.02, ge=0)  # sensor noise: its std in LatentState units
+    drop_phone: float = Field(0.2, ge=0, le=1)  # probability that one of two phones is dropped
+    workers: int = Field(1, ge=1)  # threads that read and augment a batch's crops
+
+
 class VQVAETrainingConfig(_Frozen):
     steps: int = Field(100_000, ge=1)  # length of the learning-rate schedule
     batch_size: int = Field(16, ge=1)
@@ -152,6 +173,7 @@ class VQVAETrainingConfig(_Frozen):
     val_crops: int = Field(16, ge=1)
     seed: int = 0
     loss: LossWeights = LossWeights()
+    augment: AudioAugmentConfig = AudioAugmentConfig()
 
 
 class TokenizeConfig(_Frozen):
@@ -219,6 +241,7 @@ class DiffusionTrainingConfig(_Frozen):
     val_levels: int = Field(5, ge=1)  # validation loss at this many noise levels
     val_renders: int = Field(2, ge=0)
     seed: int = 0
+    augment: MotionAugmentConfig = MotionAugmentConfig()
 
 
 class DiffusionConfig(_Frozen):
@@ -264,6 +287,28 @@ class RenderConfig(_Frozen):
         if self.overlap_s * 2 > self.chunk_s:
             raise ValueError("overlap_s can be at most half of chunk_s")
         return self
+
+
+class MapperConfig(_Frozen):
+    """The motion → phrase mapper (`echelon train-mapper`) and how renders use it."""
+
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(32, ge=2)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    hidden: int = Field(128, ge=8)
+    dropout: float = Field(0.3, ge=0, lt=1)  # few pairs: the tower must not learn them by heart
+    components: int = Field(8, ge=1)  # the encoder's features enter through their main directions
+    window_steps: int = Field(16, ge=2)  # a phrase's motion in this many equal steps
+    temperature: float = Field(0.07, gt=0)  # InfoNCE's starting temperature (then learned)
+    same_above: float = Field(0.9, gt=-1, le=1)  # phrase similarity above which no negative
+    min_coverage: float = Field(0.9, gt=0, le=1)  # share of a phrase the recording must cover
+    val_share: float = Field(0.25, gt=0, lt=1)  # of tracks, and of recordings, held out
+    val_every: int = Field(100, ge=1)
+    checkpoint_every: int = Field(100, ge=1)
+    rerank_k: int = Field(200, ge=1)  # the index's top-k, re-ranked by tempo
+    tempo_weight: float = Field(1.0, ge=0)  # similarity one tempo tolerance away costs
+    seed: int = 0
 
 
 class ServerConfig(_Frozen):
@@ -326,6 +371,11 @@ def load_diffusion_config(path: Path | str | None = None) -> DiffusionConfig:
 def load_render_config(path: Path | str | None = None) -> RenderConfig:
     """`path`, else configs/render.yaml, else the built-in defaults."""
     return _load_default(RenderConfig, path, "render.yaml")
+
+
+def load_mapper_config(path: Path | str | None = None) -> MapperConfig:
+    """`path`, else configs/mapper.yaml, else the built-in defaults."""
+    return _load_default(MapperConfig, path, "mapper.yaml")
 
 
 def load_service_config(path: Path | str | None = None) -> ServiceConfig:

@@ -30,6 +30,7 @@ COMMANDS = (
     ("tokenize", models.tokenize),
     ("detokenize", models.detokenize),
     ("train-diffusion", models.train_diffusion),
+    ("train-mapper", models.train_mapper),
     ("render", render.render),
     ("evaluate", evaluate.evaluate),
     ("export", models.export),

@@ -1,5 +1,5 @@
 """Commands that train, use and export the models: train-vqvae, tokenize, detokenize,
-train-diffusion, export."""
+train-diffusion, train-mapper, export."""
 
 from __future__ import annotations
 
@@ -156,6 +156,47 @@ def train_diffusion(
                                        max_steps=max_steps, device=device,
                                        vqvae_checkpoint=checkpoint)
     print_summary(summary, as_json)
+
+
+def train_mapper(
+    home: HomeOption = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="Mapper config YAML (default: configs/mapper.yaml).",
+        dir_okay=False)] = None,
+    max_steps: MaxStepsOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the motion → phrase mapper on --home's motion-audio pairs, or resume it: a small
+    motion tower (on the diffusion model's conditioning encoder) learns to point at the phrase
+    each stretch of dancing was danced to, among the index's phrase vectors (kept frozen).
+    `echelon render --retrieval` uses it when its checkpoint exists. Prints checkpoint, steps,
+    loss and the held-out evaluation (recall@1/5/10 of the paired phrase: the mapper with the
+    tempo re-rank, tempo alone, the hand-made rule, chance)."""
+    from rich.table import Table
+
+    from storage.checkpoints import CheckpointError
+    from tasks.config import load_mapper_config
+    from tasks.training.common import TrainingDiverged
+
+    cfg = config_or_fail(load_mapper_config, config)
+    from flows.mapper import train_mapper_flow
+
+    with failing(TrainingDiverged, CheckpointError, ValueError):
+        summary = train_mapper_flow(home=home_dir(home), config=cfg, max_steps=max_steps, db=db)
+
+    def show() -> None:
+        for key in ("checkpoint", "steps", "loss", "windows", "train_windows"):
+            console.print(f"{key:>13}: {summary[key]}")
+        for item in summary["left_out"]:
+            console.print(f"left out {item['pair']}: {item['reason']}")
+        if summary["evaluation"]:
+            table = Table(*summary["evaluation"][0].keys(), title="held-out evaluation")
+            for row in summary["evaluation"]:
+                table.add_row(*(str(v) for v in row.values()))
+            console.print(table)
+
+    emit(summary, as_json, show)
 
 
 def export(

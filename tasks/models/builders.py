@@ -12,14 +12,16 @@ from echelon_models.conditioning import EchelonEncoder
 from echelon_models.diffusion import (DDIMSampler, DDPMSampler, DiffusionObjective, DiT1d,
                                       DPMSolverSampler, EulerSampler, FlowMatchingObjective,
                                       HeunSampler, MotionConditionedDenoiser, NoiseSchedule, UNet1d)
+from echelon_models.mapper import MotionTower
 from echelon_models.vqvae import VQVAE
 from storage.checkpoints import CheckpointError, load_checkpoint
-from tasks.config import (DiffusionConfig, EchelonConfig, NoiseConfig, SamplerConfig,
-                          VQVAEModelConfig)
+from tasks.config import (DiffusionConfig, EchelonConfig, MapperConfig, NoiseConfig,
+                          SamplerConfig, VQVAEModelConfig)
 from tasks.models.tokenizer import Tokenizer
 
 VQVAE_KIND = "vqvae"  # the "kind" a checkpoint is saved with and checked against on load
 DIFFUSION_KIND = "diffusion"
+MAPPER_KIND = "mapper"
 
 
 def build_vqvae(config: VQVAEModelConfig) -> VQVAE:
@@ -72,6 +74,22 @@ def load_diffusion(path: Path | str, device: str | torch.device = "cpu",
         model = build_denoiser(config, echelon)
         model.load_state_dict(state["ema"])
     return model.to(device).eval(), config, echelon, state
+
+
+def build_mapper(config: MapperConfig, in_dim: int, out_dim: int) -> MotionTower:
+    return MotionTower(in_dim, out_dim, config.hidden, config.temperature, config.dropout,
+                       components=config.components)
+
+
+def load_mapper(path: Path | str) -> tuple[MotionTower, MapperConfig, dict]:
+    """The tower of a mapper checkpoint in eval mode, its config and the whole state (which
+    holds the embedding version and the encoder it was trained on)."""
+    state = load_checkpoint(path, MAPPER_KIND)
+    with _matching(path):
+        config = MapperConfig.model_validate(state["config"])
+        tower = build_mapper(config, int(state["in_dim"]), int(state["out_dim"]))
+        tower.load_state_dict(state["tower"])
+    return tower.eval(), config, state
 
 
 def build_objective(noise: NoiseConfig):

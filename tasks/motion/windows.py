@@ -8,7 +8,7 @@ conditions the latent frame of time t.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -84,6 +84,38 @@ def motion_for_latents(performance: Performance, start_s: float, n_latents: int,
     centers = np.minimum(np.arange(lo, lo + count), performance.n_frames - 1)
     inputs = conditioning_inputs(performance, centers, motion.window_past, motion.window_future)
     return inputs, frames - lo
+
+
+def warped_motion_for_latents(performance: Performance, start_s: float, n_latents: int,
+                              motion: MotionConfig, latent_rate: float, n_motion: int,
+                              warp: float, noise: np.ndarray | None = None,
+                              dropped: int | None = None,
+                              ) -> tuple[ConditioningInputs, np.ndarray]:
+    """`motion_for_latents` on a clock stretched by `warp` (> 1: the dancing plays faster).
+    Latent j stands for recording time start_s + j·warp / latent_rate, and the motion is
+    resampled (linearly) onto the same clock: its frame k is recording time
+    start_s + k·warp / frame_rate. A motion event at recording time t therefore lands on the
+    latent frame of (t − start_s) / warp, where the warped latents have it too.
+    `noise` (n_motion + past + future, D, 25) is added to the resampled frames (sensor noise);
+    phone `dropped` is marked absent."""
+    rate, past, future = performance.frame_rate, motion.window_past, motion.window_future
+    k = np.arange(-past, n_motion + future)  # the stretched frames the windows read
+    q = np.clip((start_s - performance.start_s) * rate + k * warp, 0, performance.n_frames - 1)
+    below = np.floor(q).astype(np.int64)
+    above = np.minimum(below + 1, performance.n_frames - 1)
+    share = (q - below)[:, None, None].astype(np.float32)
+    frames = performance.frames[below] * (1 - share) + performance.frames[above] * share
+    if noise is not None:
+        frames = frames + noise
+    nearest = np.floor(q + 0.5).astype(np.int64)
+    present = np.array(performance.present[nearest])
+    if dropped is not None:
+        present[:, dropped] = False
+    local = replace(performance, frames=frames.astype(np.float32), present=present,
+                    sections=performance.sections[nearest])
+    inputs = conditioning_inputs(local, np.arange(past, past + n_motion), past, future)
+    frame_of_latent = np.floor(np.arange(n_latents) * rate / latent_rate + 0.5)
+    return inputs, np.minimum(frame_of_latent, n_motion - 1).astype(np.int64)
 
 
 def motion_batch(items: list[tuple[ConditioningInputs, np.ndarray]]) -> MotionBatch:

@@ -79,11 +79,12 @@ def find_performances(folder: Path | str) -> list[Path]:
 
 
 def plan_renders(paths: list[Path], out_dir: Path, models: RenderModels, config: RenderConfig,
-                 sampler: SamplerConfig, force: bool = False) -> RenderPlan:
-    """Skip what the manifest says is rendered (same content, settings, checkpoints; the WAV
-    on disk) unless `force`; record unusable recordings as failed; plan the rest."""
+                 sampler: SamplerConfig, force: bool = False, chooser: str = "") -> RenderPlan:
+    """Skip what the manifest says is rendered (same content, settings, checkpoints, and
+    `chooser`: what picks the retrieval phrases; the WAV on disk) unless `force`; record
+    unusable recordings as failed; plan the rest."""
     out_dir = Path(out_dir)
-    settings = settings_hash(config, sampler, models)
+    settings = settings_hash(config, sampler, models, chooser)
     previous = {r.performance: r for r in read_manifest(out_dir / MANIFEST_NAME)}
     length = round(config.chunk_s * models.latent_rate)
     plan = RenderPlan(out_dir, sampler, length, [], dict(previous), [], [])
@@ -146,12 +147,15 @@ def chunk_seed(seed: int, chunk: int) -> int:
     return (seed * 1_000_003 + chunk) % (1 << 62)
 
 
-def settings_hash(config: RenderConfig, sampler: SamplerConfig, models: RenderModels) -> str:
+def settings_hash(config: RenderConfig, sampler: SamplerConfig, models: RenderModels,
+                  chooser: str = "") -> str:
     """Everything that changes the audio (the batch size does not; the thread count only its
-    last bits)."""
+    last bits); `chooser` names a trained mapper that picks the retrieval phrases."""
     settings = {"render": config.model_dump(mode="json", exclude={"batch_size", "threads"}),
                 "sampler": sampler.model_dump(mode="json"),
                 "diffusion": models.diffusion_sha256, "vqvae": models.vqvae_sha256}
+    if chooser and config.retrieval.enabled:
+        settings["chooser"] = chooser
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 

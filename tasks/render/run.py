@@ -33,7 +33,7 @@ def start_render(paths: list[Path], out_dir: Path, models: RenderModels, config:
         raise ValueError("retrieval is enabled but no phrase catalog was given")
     remove_partial_files(out_dir)
     plan = plan_renders(paths, Path(out_dir), models, config, resolve_sampler(config, models.config),
-                        force)
+                        force, catalog.chooser if catalog is not None else "")
     write_manifest(list(plan.records.values()), plan.manifest)
     if config.retrieval.enabled:
         choose_phrases(plan.jobs, catalog, config)

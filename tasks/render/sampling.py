@@ -18,6 +18,7 @@ import torch
 from echelon_models.diffusion import guided, sample
 from tasks.config import RenderConfig, SamplerConfig
 from tasks.models.builders import build_sampler
+from tasks.mapper.windows import typical_log_speed
 from tasks.motion.features import motion_energy, motion_tempo
 from tasks.motion.windows import motion_batch, motion_for_latents
 from tasks.render.models import RenderModels
@@ -41,7 +42,8 @@ def render_round(plan: RenderPlan, k: int, models: RenderModels, config: RenderC
 def choose_phrases(jobs: list[RenderJob], catalog: PhraseCatalog, config: RenderConfig) -> None:
     """Tempo and energy of every chunk's motion; energy ranked over all chunks of the render.
     Tempo is read over at least TEMPO_WINDOW_S around the chunk: a short chunk holds too few
-    beats to place the spectrum's peak."""
+    beats to place the spectrum's peak. The catalog's mapper chooses when it has one (the rule
+    where none of its nearest phrases has tokens), else the hand-made rule."""
     if not jobs:
         return
     rate = jobs[0].performance.frame_rate
@@ -55,8 +57,16 @@ def choose_phrases(jobs: list[RenderJob], catalog: PhraseCatalog, config: Render
             job.energy.append(motion_energy(job.performance, first, first + span))
     ranks = iter(ranks_01([e for j in jobs for e in j.energy]))
     for job in jobs:
-        job.phrases = [catalog.choose(tempo, next(ranks), config.retrieval).phrase_id
-                       for tempo in job.tempo]
+        typical = typical_log_speed(job.performance) if catalog.mapper is not None else 0.0
+        job.phrases = []
+        for start, tempo in zip(job.starts, job.tempo):
+            rank, chosen = next(ranks), None
+            if catalog.mapper is not None:
+                center = int(round((start / catalog.latent_rate + config.chunk_s / 2) * rate))
+                chosen = catalog.mapper.choose(job.performance, center, tempo, typical, catalog,
+                                               config.retrieval.tempo_tolerance)
+            chosen = chosen or catalog.choose(tempo, rank, config.retrieval)
+            job.phrases.append(chosen.phrase_id)
 
 
 def crossfade_weights(n: int) -> np.ndarray:

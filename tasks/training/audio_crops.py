@@ -43,6 +43,12 @@ class AudioCrops:
         return np.stack([self.read(int(i), u * max(0.0, self.sources[i].duration_s - self.crop_s))
                          for i, u in zip(picks, starts)])
 
+    def draw(self, rng: np.random.Generator) -> tuple[int, float]:
+        """One crop's (source index, start in seconds), as `batch` draws them."""
+        weights = np.array([max(s.duration_s, 1e-3) for s in self.sources])
+        index = int(rng.choice(len(self.sources), p=weights / weights.sum()))
+        return index, float(rng.uniform() * max(0.0, self.sources[index].duration_s - self.crop_s))
+
     def fixed(self, count: int) -> np.ndarray:
         """(count, crop_samples) float32: the same crops every time, spread over every track."""
         crops = []

@@ -18,10 +18,11 @@ import torch.nn.functional as F
 
 from echelon_models.diffusion import MotionBatch, MotionConditionedDenoiser
 from storage.checkpoints import CheckpointError, load_checkpoint, save_checkpoint, weights_version
-from storage.home import DIFFUSION_CHECKPOINT
+from storage.home import AUGMENT_LOG, DIFFUSION_CHECKPOINT
 from tasks.config import DiffusionConfig, EchelonConfig
 from tasks.models.builders import DIFFUSION_KIND, build_denoiser, build_objective
 from tasks.models.generation import generate_latents
+from tasks.training.augment import AugmentLog, motion_crop_batch
 from tasks.training.common import (diverged, is_finite, mixed_precision, pick_device,
                                    progress_state, restore_progress, step_generators, warmup_cosine)
 from tasks.training.latent_pairs import LatentCrops, LatentPair
@@ -86,11 +87,12 @@ def train_diffusion(config: DiffusionConfig, echelon: EchelonConfig, train_pairs
     if not result.validations:
         validate()
     target = min(tc.steps, max_steps) if max_steps is not None else tc.steps
+    log = AugmentLog(checkpoint.parent / AUGMENT_LOG, result.steps) if tc.augment.enabled else None
     model.train()
     while result.steps < target:
         step = result.steps
         entry = _step(model, objective, train_crops, optimizer, scheduler, tc, step, checkpoint,
-                      run_device)
+                      run_device, log)
         _update_ema(ema, model, tc.ema_decay, step)
         result.steps = step + 1
         result.history.append(entry)
@@ -109,13 +111,20 @@ def train_diffusion(config: DiffusionConfig, echelon: EchelonConfig, train_pairs
 
 
 def _step(model: MotionConditionedDenoiser, objective, crops: LatentCrops, optimizer, scheduler,
-          tc, step: int, checkpoint: Path, device: torch.device) -> dict:
-    """One optimiser step over `tc.grad_accum` batches; the history entry of it."""
+          tc, step: int, checkpoint: Path, device: torch.device,
+          log: AugmentLog | None = None) -> dict:
+    """One optimiser step over `tc.grad_accum` batches; the history entry of it. With a `log`
+    the batches are augmented and their parameters written to it."""
     optimizer.zero_grad(set_to_none=True)
-    loss_sum = 0.0
+    loss_sum, drawn = 0.0, []
     for part in range(tc.grad_accum):
         rng, generator = step_generators(tc.seed, step, part)
-        latents, motion = crops.batch(rng, tc.batch_size)
+        if log is not None:
+            latents, motion, params = motion_crop_batch(crops, tc.augment, tc.seed, step,
+                                                        tc.batch_size, part * tc.batch_size)
+            drawn += params
+        else:
+            latents, motion = crops.batch(rng, tc.batch_size)
         loss = _loss(model, objective, latents.to(device), motion.to(device), generator,
                      tc.cond_dropout, device) / tc.grad_accum
         if not is_finite(loss):
@@ -127,6 +136,8 @@ def _step(model: MotionConditionedDenoiser, objective, crops: LatentCrops, optim
         raise diverged(step + 1, "gradients", checkpoint)
     optimizer.step()
     scheduler.step()
+    if log is not None:
+        log.write(step + 1, drawn)
     return {"step": step + 1, "loss": loss_sum, "lr": scheduler.get_last_lr()[0],
             "grad_norm": float(grad_norm)}
 

@@ -16,10 +16,11 @@ import torch
 
 from echelon_models.vqvae import VQVAE, MelDistance, ReconstructionLoss, si_sdr
 from storage.checkpoints import CheckpointError, load_checkpoint, save_checkpoint, weights_version
-from storage.home import VQVAE_CHECKPOINT
+from storage.home import AUGMENT_LOG, VQVAE_CHECKPOINT
 from tasks.config import VQVAEConfig
 from tasks.models.builders import VQVAE_KIND, build_vqvae
 from tasks.training.audio_crops import AudioCrops
+from tasks.training.augment import AugmentLog, audio_batch
 from tasks.training.common import (diverged, is_finite, mixed_precision, pick_device,
                                    progress_state, restore_progress, step_generators, warmup_cosine)
 
@@ -84,11 +85,17 @@ def train_vqvae(config: VQVAEConfig, train_paths: list[str], val_paths: list[str
     if not result.validations:
         validate()  # the starting point every later figure is compared with
     target = min(tc.steps, max_steps) if max_steps is not None else tc.steps
+    log = AugmentLog(checkpoint.parent / AUGMENT_LOG, result.steps) if tc.augment.enabled else None
     model.train()
     while result.steps < target:
         step = result.steps
         rng, generator = step_generators(tc.seed, step)
-        batch = torch.from_numpy(train_crops.batch(rng, tc.batch_size)).unsqueeze(1)
+        if log is not None:
+            audio, params = audio_batch(train_crops, tc.augment, tc.seed, step, tc.batch_size)
+            log.write(step + 1, params)
+        else:
+            audio = train_crops.batch(rng, tc.batch_size)
+        batch = torch.from_numpy(audio).unsqueeze(1)
         entry = _step(model, batch.to(run_device), generator, loss_fn, optimizer, scheduler,
                       tc.grad_clip, step, checkpoint)  # batch: (B, 1, S)
         result.steps = step + 1

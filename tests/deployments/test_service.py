@@ -122,7 +122,7 @@ def test_trigger_a_rebuild_through_the_api_and_read_its_artifacts(service):
     with client_settings(service["api"]):
         with get_client(sync_client=True) as client:
             expected = {"nightly-rebuild", "tokenize", "train-vqvae", "train-diffusion",
-                        "render"}
+                        "train-mapper", "render"}
             wait_for(lambda: expected <= {d.name for d in client.read_deployments()}, 120,
                      "the deployments being registered")
             deployment = client.read_deployment_by_name("dataset-rebuild/nightly-rebuild")

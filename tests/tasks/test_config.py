@@ -60,6 +60,7 @@ def test_echelon_config_typo_is_an_error(tmp_path):
     ("analysis.yaml", "AnalysisConfig"), ("echelon.yaml", "EchelonConfig"),
     ("vqvae.yaml", "VQVAEConfig"), ("diffusion.yaml", "DiffusionConfig"),
     ("render.yaml", "RenderConfig"), ("service.yaml", "ServiceConfig"),
+    ("mapper.yaml", "MapperConfig"),
 ])
 def test_every_shipped_yaml_is_exactly_the_model_defaults(name, model):
     """One source of defaults: a default changed in the model and not in its YAML (or the
@@ -78,7 +79,7 @@ def test_every_shipped_yaml_is_exactly_the_model_defaults(name, model):
 def test_every_config_file_is_checked():
     assert {p.name for p in CONFIG_DIR.glob("*.yaml")} == {
         "analysis.yaml", "echelon.yaml", "vqvae.yaml", "diffusion.yaml", "render.yaml",
-        "service.yaml"}
+        "service.yaml", "mapper.yaml"}
 
 
 def _keys(data, prefix="") -> set[str]:

@@ -7,7 +7,7 @@ from conftest import latent_pair, tiny_diffusion_config
 
 import tasks.training.diffusion as training
 from storage.checkpoints import load_checkpoint
-from tasks.config import EchelonConfig
+from tasks.config import EchelonConfig, MotionAugmentConfig
 from tasks.models.builders import load_diffusion
 from tasks.training.common import TrainingDiverged
 from tasks.training.diffusion import train_diffusion
@@ -23,8 +23,11 @@ def test_tiny_config_overfits_a_small_latent_set(tmp_path):
 
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    """… with augmentation on: the resumed run draws the same warps, noise and dropped phones,
+    and the log beside the checkpoint holds each step once."""
     cfg = tiny_diffusion_config("dit", steps=12, crop_latents=32, val_every=6,
-                                checkpoint_every=6, grad_accum=2, batch_size=4, val_renders=1)
+                                checkpoint_every=6, grad_accum=2, batch_size=4, val_renders=1,
+                                augment=MotionAugmentConfig())
     pairs = [latent_pair(i) for i in range(3)]
     renders = []
     whole = train_diffusion(cfg, EchelonConfig(), pairs[:2], pairs[2:], tmp_path / "whole",
@@ -35,6 +38,9 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
                                [h["loss"] for h in whole.history], rtol=1e-5)
     assert [v.step for v in resumed.validations] == [0, 5, 6, 12]
     assert renders == [(0, (1, 16, 32)), (6, (1, 16, 32)), (12, (1, 16, 32))]
+    logs = [(tmp_path / run / "augmentations.jsonl").read_text() for run in ("whole", "split")]
+    assert logs[0] == logs[1] and logs[0].count("\n") == 12
+    assert logs[0].splitlines()[0].count('"warp"') == 8  # 2 batches of 4 per step
     a = load_checkpoint(tmp_path / "whole" / "diffusion.pt", "diffusion")["ema"]
     b = load_checkpoint(tmp_path / "split" / "diffusion.pt", "diffusion")["ema"]
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)

@@ -7,6 +7,7 @@ from conftest import tiny_vqvae_config
 
 import tasks.training.vqvae as training
 from storage.checkpoints import CheckpointError, load_checkpoint
+from tasks.config import AudioAugmentConfig
 from tasks.models.builders import load_vqvae
 from tasks.training.common import TrainingDiverged, held_out_split, warmup_cosine
 from tasks.training.vqvae import train_vqvae
@@ -31,7 +32,9 @@ def test_checkpoint_loads_with_weights_only(trained_vqvae):
 
 
 def test_resumed_run_reproduces_the_uninterrupted_curve(short_library, tmp_path):
-    cfg = tiny_vqvae_config(steps=12, val_every=6, checkpoint_every=6, batch_size=2, crop_s=0.25)
+    """… with augmentation on, whose log beside the checkpoint holds each step once."""
+    cfg = tiny_vqvae_config(steps=12, val_every=6, checkpoint_every=6, batch_size=2, crop_s=0.25,
+                            augment=AudioAugmentConfig())
     train, val = [str(p) for p in short_library[:2]], [str(short_library[2])]
     whole = train_vqvae(cfg, train, val, tmp_path / "whole")
     first = train_vqvae(cfg, train, val, tmp_path / "split", max_steps=5)
@@ -41,6 +44,8 @@ def test_resumed_run_reproduces_the_uninterrupted_curve(short_library, tmp_path)
     np.testing.assert_allclose([h["loss"] for h in resumed.history],
                                [h["loss"] for h in whole.history], rtol=1e-5)
     assert [v.step for v in resumed.validations] == [0, 5, 6, 12]
+    logs = [(tmp_path / run / "augmentations.jsonl").read_text() for run in ("whole", "split")]
+    assert logs[0] == logs[1] and logs[0].count("\n") == 12
     a = load_checkpoint(tmp_path / "whole" / "vqvae.pt", "vqvae")["model"]
     b = load_checkpoint(tmp_path / "split" / "vqvae.pt", "vqvae")["model"]
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
