@@ -4,7 +4,8 @@ phrase mapper finds the phrase a held-out recording was danced to.
 1. Augmentation throughput: the median time of a training step of the tiny VQ-VAE (audio:
    crop, loudness, gain, polarity) and of the tiny diffusion model (motion: time-warp with the
    latents warped to match, sensor noise, a dropped phone), with augmentation off and on, in the
-   same run. Target: on ≤ 1.05 × off.
+   same run (two runs each, interleaved), and the time to make one batch without and with it
+   (what augmentation adds, free of the steps' own noise). Target: on ≤ 1.05 × off.
 2. Mapper: generated libraries danced to by several dancers (synthetic/danced_library.py),
    held out by track and by recording (tasks/mapper/windows.py), each paired phrase ranked
    among every phrase of the library: recall@1/5/10 and the median rank of the mapper re-ranked
@@ -14,8 +15,8 @@ phrase mapper finds the phrase a held-out recording was danced to.
    11. The encoder here is the conditioning encoder at its seeded initial weights (a trained
    diffusion model's encoder is what `echelon train-mapper` uses).
 
-Usage: .venv/bin/python bench/mapper.py [--tracks 16] [--dancers 3] [--steps 30]
-About 3 minutes on 2 CPU cores.
+Usage: .venv/bin/python bench/mapper.py [--tracks 16] [--dancers 3] [--steps 40]
+About 4 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ from tasks.mapper.ranking import PhraseLibrary  # noqa: E402
 from tasks.mapper.windows import phrase_windows, split_windows  # noqa: E402
 from tasks.models.builders import build_encoder  # noqa: E402
 from tasks.motion.recording import Performance  # noqa: E402
+from tasks.training.audio_crops import AudioCrops  # noqa: E402
+from tasks.training.augment import audio_batch, motion_crop_batch  # noqa: E402
 from tasks.training.diffusion import train_diffusion  # noqa: E402
-from tasks.training.latent_pairs import LatentPair  # noqa: E402
+from tasks.training.latent_pairs import LatentCrops, LatentPair  # noqa: E402
 from tasks.training.mapper import train_mapper  # noqa: E402
 from tasks.training.vqvae import train_vqvae  # noqa: E402
 
@@ -98,6 +101,31 @@ def diffusion_step_s(augment: bool, steps: int, folder: Path) -> float:
     return float(np.median(times[1:]))
 
 
+def batch_ms(make, repeats: int = 20) -> float:
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        make(i)
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def preparation_ms(paths: list[str]) -> list[tuple[float, float]]:
+    """Median ms to make one training batch without and with augmentation (same sizes as the
+    tiny configs): what augmentation adds to a step, free of the step's own noise."""
+    vq = load_vqvae_config(CONFIG_DIR / "tiny" / "vqvae.yaml").training
+    crop = int(round(vq.crop_s * 44100 / 64)) * 64
+    crops = AudioCrops(paths, 44100, crop)
+    audio = (batch_ms(lambda i: crops.batch(np.random.default_rng(i), vq.batch_size)),
+             batch_ms(lambda i: audio_batch(crops, AudioAugmentConfig(), 0, i, vq.batch_size)))
+    df = load_diffusion_config(CONFIG_DIR / "tiny" / "diffusion.yaml").training
+    latent = LatentCrops(latent_pairs(3), df.crop_latents, MotionConfig())
+    motion = (batch_ms(lambda i: latent.batch(np.random.default_rng(i), df.batch_size)),
+              batch_ms(lambda i: motion_crop_batch(latent, MotionAugmentConfig(), 0, i,
+                                                   df.batch_size)))
+    return [audio, motion]
+
+
 def augmentation_rows(steps: int, folder: Path) -> list[tuple]:
     paths = []
     for i in range(3):
@@ -105,12 +133,17 @@ def augmentation_rows(steps: int, folder: Path) -> list[tuple]:
                                                       SectionSpec("drop", 4)), seed=90 + i)
         paths.append(str(write_track(render(spec), folder / f"t{i}.wav")))
     rows = []
-    for name, measure in (("VQ-VAE (tiny): crop, loudness, gain, polarity",
-                           lambda a: vqvae_step_s(paths, a, steps, folder)),
-                          ("diffusion (tiny): warp, noise, dropped phone",
-                           lambda a: diffusion_step_s(a, steps, folder))):
-        off, on = measure(False), measure(True)
-        rows.append((name, f"{off * 1000:.1f}", f"{on * 1000:.1f}", f"{on / off:.3f}"))
+    measures = (("VQ-VAE (tiny): crop, loudness, gain, polarity",
+                 lambda a, k: vqvae_step_s(paths, a, steps, folder / f"v{k}")),
+                ("diffusion (tiny): warp, noise, dropped phone",
+                 lambda a, k: diffusion_step_s(a, steps, folder / f"d{k}")))
+    for (name, measure), (prep_off, prep_on) in zip(measures, preparation_ms(paths)):
+        # off, on, off, on: the machine's drift falls on both sides alike
+        off = np.mean([measure(False, 0), measure(False, 1)])
+        on = np.mean([measure(True, 0), measure(True, 1)])
+        rows.append((name, f"{off * 1000:.1f}", f"{on * 1000:.1f}", f"{on / off:.3f}",
+                     f"{prep_off:.2f} → {prep_on:.2f}",
+                     f"{(prep_on - prep_off) / (off * 1000):+.3f}"))
     return rows
 
 
@@ -128,7 +161,8 @@ def mapper_rows(seed: int, bpm_range: tuple[float, float], tracks: int, dancers:
                           folder / f"mapper-{seed}")
     scores = result.validations[-1].scores
     rule = {r["held_out"]: r for r in scores if r["method"] == "rule"}
-    label = f"seed {seed}, {bpm_range[0]:g}–{bpm_range[1]:g} BPM"
+    label = f"seed {seed}, {bpm_range[0]:g}–{bpm_range[1]:g} BPM" if bpm_range[0] != bpm_range[1] \
+        else f"seed {seed}, all {bpm_range[0]:g} BPM"
     return [(label, r["held_out"], r["method"], str(r["queries"]), str(r["candidates"]),
              f"{r['recall@1']:.2f}", f"{r['recall@5']:.2f}", f"{r['recall@10']:.2f}",
              f"{r['median_rank']:.1f}",
@@ -141,13 +175,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tracks", type=int, default=16, help="tracks per danced library")
     parser.add_argument("--dancers", type=int, default=3, help="dancers per track")
-    parser.add_argument("--steps", type=int, default=30, help="training steps timed")
+    parser.add_argument("--steps", type=int, default=40, help="training steps timed per run")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=170)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        timing = Table("training step", "off ms", "on ms", "on / off",
-                       title="augmentation throughput (target: on / off ≤ 1.05)")
+        timing = Table("training step", "off ms", "on ms", "on / off", "batch ms off → on",
+                       "added / step",
+                       title="augmentation throughput (target: a step on ≤ 1.05 × off)")
         for row in augmentation_rows(args.steps, folder):
             timing.add_row(*row)
         console.print(timing)

@@ -307,7 +307,7 @@ class MapperConfig(_Frozen):
     val_every: int = Field(100, ge=1)
     checkpoint_every: int = Field(100, ge=1)
     rerank_k: int = Field(200, ge=1)  # the index's top-k, re-ranked by tempo
-    tempo_weight: float = Field(1.0, ge=0)  # similarity one tempo tolerance away costs
+    tempo_weight: float = Field(2.0, ge=0)  # similarity one tempo tolerance away costs
     seed: int = 0
 
 

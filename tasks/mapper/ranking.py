@@ -51,13 +51,20 @@ def embed_windows(tower: MotionTower, steps: np.ndarray) -> np.ndarray:
         return tower(torch.from_numpy(np.ascontiguousarray(steps, np.float32))).numpy()
 
 
+OCTAVE_COST = 1.0  # in tolerances: dancing at half or double the music's tempo is common
+
+
 def tempo_cost(motion_bpm: np.ndarray, phrase_bpm: np.ndarray, tolerance: float) -> np.ndarray:
-    """(Q,), (P,) → (Q, P) |log tempo ratio| in units of the tolerance; 0 where the motion's
-    tempo is unknown (NaN) or a phrase has none."""
+    """(Q,), (P,) → (Q, P) |log tempo ratio| in units of the tolerance, where a dancer moving
+    at half or double the phrase's tempo costs OCTAVE_COST more than one on it; 0 where the
+    motion's tempo is unknown (NaN) or a phrase has none."""
     q = np.asarray(motion_bpm, float)[:, None]
     p = np.asarray(phrase_bpm, float)[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
-        cost = np.abs(np.log(p / q)) / math.log1p(tolerance)
+        ratio = np.abs(np.log(p / q))
+        octave = np.abs(ratio - math.log(2.0))
+        cost = np.minimum(ratio, octave + OCTAVE_COST * math.log1p(tolerance))
+        cost = cost / math.log1p(tolerance)
     return np.nan_to_num(cost, nan=0.0, posinf=0.0)
 
 

@@ -126,3 +126,10 @@ def test_ranks_count_ties_half_so_a_constant_score_is_chance():
     assert np.all(ranks == 5.5) and chance("x", 4, 10).median_rank == 5.5
     assert truth_ranks(np.eye(3), np.arange(3)).tolist() == [1.0, 1.0, 1.0]
     assert torch.__version__  # the tower's library is importable alongside
+
+
+def test_dancing_at_half_or_double_tempo_costs_one_tolerance():
+    cost = tempo_cost(np.array([120.0, 60.0, np.nan]), np.array([120.0, 124.8, 240.0]), 0.04)
+    np.testing.assert_allclose(cost[0], [0.0, 1.0, 1.0], atol=1e-9)
+    np.testing.assert_allclose(cost[1], [1.0, 2.0, 18.67], atol=0.01)  # two octaves: no fold
+    assert not cost[2].any()  # no tempo found: tempo decides nothing
