@@ -10,6 +10,7 @@ from prefect.artifacts import (create_progress_artifact, create_table_artifact,
                                update_progress_artifact)
 from prefect.cache_policies import NO_CACHE
 
+from storage.checkpoints import CheckpointError
 from storage.db import PhraseDatabase
 from storage.home import Home
 from storage.pair_manifest import read_pairs
@@ -18,7 +19,8 @@ from tasks.analysis.embedding import EMBEDDING_VERSION
 from tasks.config import MapperConfig, load_mapper_config
 from tasks.mapper.ranking import PhraseLibrary
 from tasks.mapper.windows import PhraseWindow, phrase_windows, split_windows
-from tasks.models.builders import load_diffusion
+from tasks.evaluation.mapper import evaluate_mapper
+from tasks.models.builders import load_diffusion, load_mapper
 from tasks.motion.recording import PerformanceError, load_performance
 from tasks.training.mapper import MapperDataError, MapperValidation, train_mapper
 
@@ -118,3 +120,18 @@ def train_mapper_flow(home: Path, config: MapperConfig | Path | None = None,
         get_run_logger().warning("pair %s left out: %s", item["pair"], item["reason"])
     out = train_task(config, windows, library, layout, extra, max_steps)
     return {**out, "left_out": left_out}
+
+
+def held_out_evaluation(layout: Home, db: str | None = None) -> list[dict]:
+    """The home's trained mapper judged again on its held-out windows (`echelon evaluate
+    --mapper`): the pairs, database and diffusion model as they are now."""
+    if not layout.mapper_checkpoint.is_file():
+        raise MapperDataError(f"{layout.mapper_checkpoint}: missing; run `echelon train-mapper`")
+    tower, config, state = load_mapper(layout.mapper_checkpoint)
+    windows, library, extra, _ = _windows(layout, config, db)
+    if state.get("diffusion_sha256") != extra["diffusion_sha256"] or \
+            state.get("embedding_version") != extra["embedding_version"]:
+        raise CheckpointError(f"{layout.mapper_checkpoint}: trained on another diffusion model "
+                              "or embedding version; run `echelon train-mapper` again")
+    split = split_windows(windows, config.val_share)
+    return [s.row() for s in evaluate_mapper(tower, split.held_out(), library, config)]

@@ -115,6 +115,17 @@ def print_summary(summary: dict, as_json: bool) -> None:
                                     for key, value in summary.items()])
 
 
+def print_rows(rows: list[dict], title: str) -> None:
+    """A list of records as one table for a person."""
+    from rich.table import Table
+
+    if rows:
+        table = Table(*rows[0].keys(), title=title)
+        for row in rows:
+            table.add_row(*(str(v) for v in row.values()))
+        console.print(table)
+
+
 def existing_checkpoint(path: Path, what: str, how: str) -> Path:
     if not path.is_file():
         fail(f"{path}: no {what} checkpoint; {how}")

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from flows.cli.common import (DbOption, HomeOption, JsonOption, config_or_fail, console, emit,
-                              fail, failing, home_dir)
+                              fail, failing, home_dir, print_rows)
 
 
 def evaluate(
@@ -31,6 +31,10 @@ def evaluate(
         "--renders", help="A render folder (with renders.parquet): judge every render, with "
                           "floors and ceilings; writes evaluation.parquet there.",
         file_okay=False)] = None,
+    mapper: Annotated[bool, typer.Option(
+        "--mapper", help="Judge the home's motion → phrase mapper on its held-out pairs: "
+                         "recall@1/5/10 and median rank of the paired phrase, beside tempo "
+                         "alone, the hand-made rule and chance.")] = False,
     home: HomeOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -39,9 +43,15 @@ def evaluate(
     σ = 50 ms) and beat F (±70 ms) of the motion's accents against the audio's beats, onset
     coverage and hit (±50 ms) against the original, loudness and clipping. With --renders,
     every figure beside its floor (shuffled pairings) and ceiling (the original audio), and
-    the Fréchet distance and KAD of the renders' phrases from the library's."""
-    if renders is not None and (audio or performance or reference):
-        fail("give either --renders DIR or --audio with --performance", code=2)
+    the Fréchet distance and KAD of the renders' phrases from the library's. With --mapper, how
+    often the home's motion → phrase mapper finds the phrase a held-out recording was danced
+    to."""
+    if sum((renders is not None, mapper,
+            any(x is not None for x in (audio, performance, reference)))) > 1:
+        fail("give one of --renders DIR, --mapper, or --audio with --performance", code=2)
+    if mapper:
+        _evaluate_mapper(home, db, as_json)
+        return
     if renders is not None:
         _evaluate_renders(renders, home, db, as_json)
         return
@@ -111,3 +121,13 @@ def _evaluate_renders(renders: Path, home: Path | None, db: str | None, as_json:
                           f"{item['reason']}[/yellow]")
 
     emit({**summary, "evaluation": result["evaluation"]}, as_json, show)
+
+
+def _evaluate_mapper(home: Path | None, db: str | None, as_json: bool) -> None:
+    from flows.mapper import held_out_evaluation
+    from storage.checkpoints import CheckpointError
+    from storage.home import Home
+
+    with failing(CheckpointError, ValueError):
+        rows = held_out_evaluation(Home(home_dir(home)), db)
+    emit(rows, as_json, lambda: print_rows(rows, "the mapper on its held-out pairs"))

@@ -11,7 +11,7 @@ import typer
 from flows.cli.common import (CheckpointOption, DbOption, DeviceOption, DiffusionCheckpointOption,
                               HomeOption, JsonOption, MaxStepsOption, VQVAEConfigOption,
                               config_or_fail, console, diffusion_checkpoint, emit, fail, failing,
-                              home_dir, print_summary, vqvae_checkpoint)
+                              home_dir, print_rows, print_summary, vqvae_checkpoint)
 
 
 def train_vqvae(
@@ -173,8 +173,6 @@ def train_mapper(
     `echelon render --retrieval` uses it when its checkpoint exists. Prints checkpoint, steps,
     loss and the held-out evaluation (recall@1/5/10 of the paired phrase: the mapper with the
     tempo re-rank, tempo alone, the hand-made rule, chance)."""
-    from rich.table import Table
-
     from storage.checkpoints import CheckpointError
     from tasks.config import load_mapper_config
     from tasks.training.common import TrainingDiverged
@@ -190,11 +188,7 @@ def train_mapper(
             console.print(f"{key:>13}: {summary[key]}")
         for item in summary["left_out"]:
             console.print(f"left out {item['pair']}: {item['reason']}")
-        if summary["evaluation"]:
-            table = Table(*summary["evaluation"][0].keys(), title="held-out evaluation")
-            for row in summary["evaluation"]:
-                table.add_row(*(str(v) for v in row.values()))
-            console.print(table)
+        print_rows(summary["evaluation"], "held-out evaluation")
 
     emit(summary, as_json, show)
 

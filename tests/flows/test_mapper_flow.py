@@ -36,6 +36,10 @@ def test_train_mapper_trains_resumes_and_reports(home):
     assert {"mapper + tempo", "rule", "chance"} <= methods
     table = runner.invoke(app, ["train-mapper", "--home", str(home), "--max-steps", "5"])
     assert table.exit_code == 0 and "held-out evaluation" in table.stdout
+    # the evaluator judges the same mapper on the same held-out pairs
+    judged = runner.invoke(app, ["evaluate", "--mapper", "--home", str(home), "--json"])
+    assert judged.exit_code == 0, judged.stderr
+    assert json.loads(judged.stdout) == again["evaluation"]
 
 
 def test_a_home_without_a_diffusion_model_is_a_one_line_error(home, tmp_path):
@@ -43,3 +47,7 @@ def test_a_home_without_a_diffusion_model_is_a_one_line_error(home, tmp_path):
     result = runner.invoke(app, ["train-mapper", "--home", str(tmp_path)])
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
     assert "diffusion.pt: missing; run `echelon train-diffusion`" in result.stderr
+    result = runner.invoke(app, ["evaluate", "--mapper", "--home", str(tmp_path)])
+    assert result.exit_code == 1 and "mapper.pt: missing; run `echelon train-mapper`" in result.stderr
+    both = runner.invoke(app, ["evaluate", "--mapper", "--renders", str(tmp_path)])
+    assert both.exit_code == 2

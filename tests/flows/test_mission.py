@@ -56,6 +56,8 @@ def test_demo_runs_the_whole_mission(demo):
     pairs = read_pairs(home / "motion_audio_pairs.parquet")
     assert [(p.status, p.estimated) for p in pairs] == [("ok", True), ("ok", True)]
     assert all(abs(p.offset_s - (-100.0)) <= 1 / 30 for p in pairs), [p.offset_s for p in pairs]
+    # and a motion → phrase mapper learned from them, which retrieval-guided renders use
+    assert (home / "checkpoints" / "mapper" / "mapper.pt").is_file()
 
 
 def test_render_with_retrieval_resume_and_a_bad_recording(demo, tmp_path):
