@@ -161,8 +161,8 @@ def mapper_rows(seed: int, bpm_range: tuple[float, float], tracks: int, dancers:
                           folder / f"mapper-{seed}")
     scores = result.validations[-1].scores
     rule = {r["held_out"]: r for r in scores if r["method"] == "rule"}
-    label = f"seed {seed}, {bpm_range[0]:g}–{bpm_range[1]:g} BPM" if bpm_range[0] != bpm_range[1] \
-        else f"seed {seed}, all {bpm_range[0]:g} BPM"
+    low, high = bpm_range
+    label = f"seed {seed}, {low:g}–{high:g} BPM" if low != high else f"seed {seed}, all {low:g} BPM"
     return [(label, r["held_out"], r["method"], str(r["queries"]), str(r["candidates"]),
              f"{r['recall@1']:.2f}", f"{r['recall@5']:.2f}", f"{r['recall@10']:.2f}",
              f"{r['median_rank']:.1f}",

@@ -67,14 +67,15 @@ def evaluate_mapper(tower: MotionTower | None, held_out: dict[str, list[PhraseWi
         if not windows:
             continue
         tempo = np.array([w.tempo_bpm for w in windows])
+        cost = tempo_cost(tempo, library.tempo, retrieval.tempo_tolerance)  # (Q, P)
         methods = {}
         if tower is not None:
-            similarity = embed_windows(tower, np.stack([w.steps for w in windows])) @ library.vectors.T
-            cost = tempo_cost(tempo, library.tempo, retrieval.tempo_tolerance)
+            motion = embed_windows(tower, np.stack([w.steps for w in windows]))  # (Q, E)
+            similarity = motion @ library.vectors.T  # (Q, P)
             methods["mapper + tempo"] = reranked(similarity, cost, config.rerank_k,
                                                  config.tempo_weight)
             methods["mapper"] = similarity
-        methods["tempo alone"] = -tempo_cost(tempo, library.tempo, retrieval.tempo_tolerance)
+        methods["tempo alone"] = -cost
         methods["rule"] = rule_scores(library.catalog, tempo,
                                       np.array([w.energy for w in windows]), retrieval)
         scores += [summarize(m, name, truth_ranks(s, truth), len(library.ids))

@@ -32,6 +32,9 @@ class PhraseLibrary:
     @classmethod
     def of(cls, phrases: list[StoredPhrase]) -> "PhraseLibrary":
         candidates = candidates_of(phrases)
+        if not candidates:
+            raise ValueError("no phrase of the database has a tempo and a length to rank: "
+                             "run `echelon rebuild`")
         by_id = {p.id: p for p in phrases}
         ids = np.array([c.phrase_id for c in candidates], np.int64)
         vectors = np.stack([by_id[int(i)].embedding for i in ids]).astype(np.float32)

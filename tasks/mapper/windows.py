@@ -5,8 +5,9 @@ The encoder gives one 256-d vector per motion frame; a phrase (8 bars: 12–20 s
 into `window_steps` equal steps by averaging, so phrases of any tempo give one shape. The log
 of the motion's speed is added to each step twice: as it is, and relative to the recording's
 median (a calm dancer's drop and a wild dancer's break can move equally fast): how much the
-dancers move is the plainest thing motion and music share, and the encoder's features are
-normalised (LayerNorm) per frame.
+dancers move is the plainest thing motion and music share, and among the encoder's 256
+features two of ours would be lost (the tower takes the encoder's through a few main
+directions and the speeds as they are).
 """
 
 from __future__ import annotations

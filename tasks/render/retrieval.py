@@ -74,7 +74,8 @@ class PhraseCatalog:
         """(P,) the hand-made rule's cost of every candidate."""
         cost = config.energy_weight * np.abs(self._rank - energy_rank)
         if math.isfinite(tempo_bpm):
-            cost = cost + np.abs(np.log(self._tempo / tempo_bpm)) / math.log1p(config.tempo_tolerance)
+            ratio = np.abs(np.log(self._tempo / tempo_bpm))
+            cost = cost + ratio / math.log1p(config.tempo_tolerance)
         return cost
 
     def latents(self, candidate: PhraseCandidate, length: int) -> np.ndarray:

@@ -32,10 +32,6 @@ class MapperValidation:
     step: int
     scores: list[dict]  # RetrievalScore rows: each held-out set × method
 
-    def recall(self, held_out: str, method: str = "mapper + tempo", k: int = 5) -> float:
-        return next((r[f"recall@{k}"] for r in self.scores
-                     if r["held_out"] == held_out and r["method"] == method), float("nan"))
-
 
 @dataclass
 class MapperTrainResult:

@@ -48,6 +48,7 @@ def test_a_home_without_a_diffusion_model_is_a_one_line_error(home, tmp_path):
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
     assert "diffusion.pt: missing; run `echelon train-diffusion`" in result.stderr
     result = runner.invoke(app, ["evaluate", "--mapper", "--home", str(tmp_path)])
-    assert result.exit_code == 1 and "mapper.pt: missing; run `echelon train-mapper`" in result.stderr
+    assert result.exit_code == 1
+    assert "mapper.pt: missing; run `echelon train-mapper`" in result.stderr
     both = runner.invoke(app, ["evaluate", "--mapper", "--renders", str(tmp_path)])
     assert both.exit_code == 2
