@@ -8,6 +8,7 @@ the blocks and gives the activation at the end, holding no more than a window of
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Protocol
 
 import numpy as np
@@ -53,6 +54,7 @@ class MadmomBackend:
 
     def block_features(self, span: Span) -> np.ndarray:
         """madmom's multi-resolution log spectrogram and its difference, (frames, 314)."""
+        _import_madmom()
         from madmom.audio.signal import Signal
 
         if span.rate != self.sample_rate or span.origin % self.hop:
@@ -241,8 +243,22 @@ def _librosa_mel(rate: int) -> np.ndarray:
     return librosa.filters.mel(sr=rate, n_fft=2048, n_mels=64, fmax=8000)
 
 
+_MADMOM_IMPORT = threading.Lock()
+
+
+def _import_madmom() -> None:
+    """Import madmom whole, once, under a lock. Two analysis threads importing its parts at
+    the same time (madmom/__init__ imports its features, which import madmom.ml.nn) deadlock
+    in Python's import locks; `echelon demo` on a fresh clone hit it."""
+    with _MADMOM_IMPORT:
+        import madmom.audio.signal  # noqa: F401
+        import madmom.features.downbeats  # noqa: F401
+        import madmom.ml.nn.onnx_runtime  # noqa: F401
+
+
 @functools.cache
 def _madmom_rnn():
+    _import_madmom()
     import madmom.ml.nn.onnx_runtime as runtime
     import onnxruntime
     from madmom.features.downbeats import RNNDownBeatProcessor
@@ -267,6 +283,7 @@ def _madmom_rnn():
 
 @functools.cache
 def _madmom_dbn(min_bpm: float, max_bpm: float, meters: tuple[int, ...] = (4,)):
+    _import_madmom()
     from madmom.features.downbeats import DBNDownBeatTrackingProcessor
 
     return DBNDownBeatTrackingProcessor(beats_per_bar=list(meters), min_bpm=min_bpm,
