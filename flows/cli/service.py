@@ -27,8 +27,9 @@ def demo(
     as_json: JsonOption = False,
 ) -> None:
     """The whole mission on generated data, in a few minutes on a CPU: generate tracks with
-    known beats and performances that dance to them → rebuild the phrase dataset → train the
-    tiny VQ-VAE → tokenize → train the tiny diffusion model → render the performances. Each
+    known beats and performances that dance to them → rebuild the phrase dataset → pair them
+    → train the tiny VQ-VAE → tokenize → train the tiny diffusion model → train the motion →
+    phrase mapper → render the performances. Each
     step is a Prefect flow run. --json prints phrase_db, tokens, vqvae_checkpoint,
     diffusion_checkpoint, manifest and renders."""
     from flows.demo import demo_flow
@@ -70,14 +71,14 @@ def _print_demo(summary: dict, home: Path) -> None:
     console.print(table)
     for label, key in (("phrase database", "phrase_db"), ("tokens", "tokens"),
                        ("VQ-VAE", "vqvae_checkpoint"), ("diffusion model", "diffusion_checkpoint"),
-                       ("render manifest", "manifest"), ("evaluation", "evaluation"),
+                       ("mapper", "mapper_checkpoint"), ("render manifest", "manifest"), ("evaluation", "evaluation"),
                        ("motion-audio pairs", "pairs")):
         console.print(f"{label:>19}: {summary[key]}")
     api = os.environ.get("PREFECT_API_URL")
     if api:
         console.print(f"Prefect UI: {api.removesuffix('/api')}/runs (flow runs echelon-demo, "
                       f"dataset-rebuild, motion-audio-pairs, vqvae-training, tokenize-library, "
-                      f"diffusion-training, "
+                      f"diffusion-training, mapper-training, "
                       f"render, evaluate-renders)")
     else:
         console.print(f"To see these runs in the Prefect UI: `echelon server --home {home}` in "
