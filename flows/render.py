@@ -22,6 +22,7 @@ from prefect.futures import as_completed
 
 from flows.runners import RunnerKind, make_task_runner
 
+from storage.checkpoints import CheckpointError
 from storage.db import PhraseDatabase
 from storage.evaluation_store import EVALUATION_NAME
 from storage.home import Home
@@ -64,7 +65,11 @@ def _mapper(layout: Home, models: RenderModels, database: PhraseDatabase,
     if not path.is_file():
         logger.info("retrieval: the hand-made rule (no mapper; `echelon train-mapper` makes one)")
         return None
-    tower, config, state = load_mapper(path)
+    try:
+        tower, config, state = load_mapper(path)
+    except CheckpointError as error:  # a broken mapper must not stop the render
+        logger.warning("retrieval: the hand-made rule: %s", error)
+        return None
     if state.get("diffusion_sha256") != models.diffusion_sha256 or \
             state.get("embedding_version") != EMBEDDING_VERSION:
         logger.warning("retrieval: the hand-made rule: the mapper %s was trained on another "

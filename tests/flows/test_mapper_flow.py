@@ -52,3 +52,19 @@ def test_a_home_without_a_diffusion_model_is_a_one_line_error(home, tmp_path):
     assert "mapper.pt: missing; run `echelon train-mapper`" in result.stderr
     both = runner.invoke(app, ["evaluate", "--mapper", "--renders", str(tmp_path)])
     assert both.exit_code == 2
+
+
+def test_a_broken_mapper_leaves_retrieval_to_the_rule(home, monkeypatch):
+    import logging
+
+    import flows.render as render
+    from storage.home import Home
+    from tasks.render.models import load_render_models
+
+    layout = Home(home)
+    monkeypatch.setattr(render, "get_run_logger", lambda: logging.getLogger("test"))
+    models = load_render_models(layout.diffusion_checkpoint, layout.vqvae_checkpoint)
+    assert render._catalog(layout, models, None).mapper is not None  # trained above
+    layout.mapper_checkpoint.write_bytes(b"not a checkpoint")
+    catalog = render._catalog(layout, models, None)
+    assert catalog.mapper is None and catalog.chooser == ""
