@@ -121,7 +121,8 @@ class PhraseMapper:
         found = [(float(s), by_id[int(i)]) for s, i in zip(scores[0], ids[0]) if int(i) in by_id]
         if not found:
             return None
+        similarity = np.array([[s for s, _ in found]])  # (1, K)
         cost = tempo_cost(np.array([tempo_bpm]), np.array([c.tempo_bpm for _, c in found]),
-                          tolerance)[0]
-        best = np.argmax(np.array([s for s, _ in found]) - self.config.tempo_weight * cost)
-        return found[int(best)][1]
+                          tolerance)  # (1, K)
+        scores = reranked(similarity, cost, len(found), self.config.tempo_weight)
+        return found[int(np.argmax(scores[0]))][1]

@@ -23,7 +23,7 @@ from echelon_models.conditioning import EchelonEncoder
 from storage.records import StoredPhrase
 from tasks.analysis.features import segment_means
 from tasks.config import MapperConfig, MotionConfig
-from tasks.motion.features import motion_energy, motion_signal, motion_tempo
+from tasks.motion.features import frame_speeds, motion_energy, motion_tempo
 from tasks.motion.recording import Performance
 from tasks.motion.windows import conditioning_inputs
 
@@ -42,10 +42,10 @@ class PhraseWindow:
 
 
 def log_speed(performance: Performance, first: int = 0, last: int | None = None) -> np.ndarray:
-    """(N,) log of the LatentState's speed (units per second) at each frame of [first, last)."""
-    signal = motion_signal(performance, first, last)  # (N, K)
-    speed = np.linalg.norm(np.diff(signal, axis=0, prepend=signal[:1]), axis=1)
-    return np.log(1e-3 + speed * performance.frame_rate)
+    """(N,) log of the LatentState's speed (units per second) at each frame of [first, last);
+    the first frame, with nothing before it, counts as still."""
+    speeds = frame_speeds(performance, first, last)  # (N − 1,)
+    return np.log(1e-3 + np.concatenate([[0.0], speeds]))
 
 
 def motion_steps(performance: Performance, first: int, last: int, encoder: EchelonEncoder,

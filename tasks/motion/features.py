@@ -46,9 +46,13 @@ def motion_tempo(performance: Performance, first: int = 0, last: int | None = No
     return float(bpm[peak])
 
 
+def frame_speeds(performance: Performance, first: int = 0, last: int | None = None) -> np.ndarray:
+    """(N − 1,) speed of the LatentState (units per second) between the frames of [first, last)."""
+    signal = motion_signal(performance, first, last)
+    return np.linalg.norm(np.diff(signal, axis=0), axis=1) * performance.frame_rate
+
+
 def motion_energy(performance: Performance, first: int = 0, last: int | None = None) -> float:
     """Mean speed of the LatentState (units per second) over [first, last)."""
-    signal = motion_signal(performance, first, last)
-    if len(signal) < 2:
-        return 0.0
-    return float(np.linalg.norm(np.diff(signal, axis=0), axis=1).mean() * performance.frame_rate)
+    speeds = frame_speeds(performance, first, last)
+    return float(speeds.mean()) if len(speeds) else 0.0

@@ -37,17 +37,20 @@ class AudioCrops:
 
     def batch(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """(size, crop_samples) float32: random tracks (weighted by length), random starts."""
-        weights = np.array([max(s.duration_s, 1e-3) for s in self.sources])
-        picks = rng.choice(len(self.sources), size=size, p=weights / weights.sum())
+        picks = rng.choice(len(self.sources), size=size, p=self._track_shares())
         starts = rng.uniform(0.0, 1.0, size=size)
         return np.stack([self.read(int(i), u * max(0.0, self.sources[i].duration_s - self.crop_s))
                          for i, u in zip(picks, starts)])
 
     def draw(self, rng: np.random.Generator) -> tuple[int, float]:
         """One crop's (source index, start in seconds), as `batch` draws them."""
-        weights = np.array([max(s.duration_s, 1e-3) for s in self.sources])
-        index = int(rng.choice(len(self.sources), p=weights / weights.sum()))
+        index = int(rng.choice(len(self.sources), p=self._track_shares()))
         return index, float(rng.uniform() * max(0.0, self.sources[index].duration_s - self.crop_s))
+
+    def _track_shares(self) -> np.ndarray:
+        """Each track's chance of giving a crop: its share of the audio."""
+        weights = np.array([max(s.duration_s, 1e-3) for s in self.sources])
+        return weights / weights.sum()
 
     def fixed(self, count: int) -> np.ndarray:
         """(count, crop_samples) float32: the same crops every time, spread over every track."""

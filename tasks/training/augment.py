@@ -35,8 +35,11 @@ from tasks.training.audio_crops import AudioCrops
 from tasks.training.latent_pairs import LatentCrops
 
 
+AUGMENT_STREAM = 1  # common.step_generators seeds by [seed, step, part]: kept apart from it
+
+
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
-    return np.random.default_rng([seed, epoch, index])
+    return np.random.default_rng([seed, epoch, index, AUGMENT_STREAM])
 
 
 def _each(fn, indices: range, workers: int) -> list:
