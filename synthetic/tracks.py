@@ -141,6 +141,10 @@ def random_spec(
         # Too long: drop a middle section; too short: it will be re-drawn.
         if total > hi and len(plan) > 4:
             plan = plan[:2] + plan[3:]
+    else:
+        # Nothing drawn fits a short range: the shortest arrangement, so a track asked for
+        # 35 s is not 70 s long (the render that dances to it would take twice as long).
+        bars = [4] * len(plan) if total > hi else bars
     sections = tuple(SectionSpec(a, b) for a, b in zip(plan, bars))
     lead_in = float(rng.uniform(0.0, 0.5))
     return TrackSpec(bpm=bpm, sections=sections, seed=int(rng.integers(2**31)), lead_in_s=lead_in,
