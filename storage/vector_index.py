@@ -22,6 +22,7 @@ from storage.atomic import atomic_path, write_text
 from storage.stamps import file_sha256
 
 EXACT_LIMIT = 50_000  # below this, flat search is fast enough (≈ms) and exact
+SEARCH_BEAMS = (64, 128, 256)  # HNSW efSearch tried in turn until recall@10 is good enough
 
 
 @dataclass
@@ -82,13 +83,16 @@ def build_index(ids: np.ndarray, vectors: np.ndarray, exact_limit: int = EXACT_L
 
     hnsw_core = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
     hnsw_core.hnsw.efConstruction = 80
-    hnsw_core.hnsw.efSearch = 64
     hnsw = faiss.IndexIDMap2(hnsw_core)
     hnsw.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
-    recall = recall_at_k(flat, hnsw, vectors, k=10, seed=seed)
-    if recall < min_recall:
-        return PhraseIndex(flat, "flat", embedding_version=embedding_version)
-    return PhraseIndex(hnsw, "hnsw", recall, embedding_version)
+    # A wider search beam before giving up on the graph: more dimensions need a wider one
+    # for the same recall, and even 256 is far faster than a flat scan of 50,000+ vectors.
+    for beam in SEARCH_BEAMS:
+        hnsw_core.hnsw.efSearch = beam  # saved with the index
+        recall = recall_at_k(flat, hnsw, vectors, k=10, seed=seed)
+        if recall >= min_recall:
+            return PhraseIndex(hnsw, "hnsw", recall, embedding_version)
+    return PhraseIndex(flat, "flat", embedding_version=embedding_version)
 
 
 def recall_at_k(exact: faiss.Index, approximate: faiss.Index, vectors: np.ndarray, k: int = 10,

@@ -57,14 +57,18 @@ class FeatureBuilder:
 
     Each block gives the frames whose centres fall in the span it owns, computed from its
     samples with context; the per-frame features are concatenated, and the onset envelope
-    (a difference across frames) is taken over the whole at the end. The chroma tuning is
-    estimated on the first block (the whole signal when it is one block)."""
+    (a difference across frames) is taken over the whole at the end. Chroma is computed at
+    concert pitch (A = 440 Hz), not at a tuning estimated from the signal: an estimate
+    depends on what the first block holds (a drum intro gives none, a pad another), so an
+    excerpt searched for on its own and the same bars inside their track would get chroma
+    shifted against each other (on generated tracks, −6 dB alone cut a phrase's harmony
+    similarity to its own excerpt to 0.74)."""
 
     def __init__(self, sample_rate: int, n_fft: int = 2048, hop_length: int = 512,
                  n_mels: int = 64, n_mfcc: int = 20):
         self.sample_rate, self.n_fft, self.hop, self.n_mfcc = sample_rate, n_fft, hop_length, n_mfcc
         self.mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
-        self.tuning: float | None = None
+        self.tuning = 0.0  # concert pitch, whatever the block holds (see the class note)
         self.parts: list[tuple[np.ndarray, ...]] = []
 
     def add(self, span: Span) -> None:
@@ -76,9 +80,6 @@ class FeatureBuilder:
         power = stft**2
         mel_db = librosa.power_to_db(self.mel_basis @ power, ref=1.0, top_db=None)
         mel_db = np.maximum(mel_db, -100.0).astype(np.float32)
-        if self.tuning is None:
-            self.tuning = float(librosa.estimate_tuning(S=power, sr=self.sample_rate,
-                                                        bins_per_octave=12))
         chroma = librosa.feature.chroma_stft(S=power, sr=self.sample_rate, tuning=self.tuning)
         rms = librosa.feature.rms(S=stft, frame_length=self.n_fft)[0]
         rms_db = librosa.amplitude_to_db(rms, ref=1.0, top_db=None)

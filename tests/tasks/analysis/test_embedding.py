@@ -57,3 +57,19 @@ def test_retrieval_survives_gain_noise_lossy_encoding_and_tempo(tmp_path):
         for kind, top in zip(queries, found[:, 0]):
             hits[kind] += int(top == i)
     assert hits == {kind: len(clips) for kind in hits}, hits
+
+
+def test_an_excerpt_embeds_as_its_span_does_inside_the_track():
+    """Chroma does not depend on what else the file holds: a track whose first half is tuned
+    40 cents sharp (a detuned sample, a record off speed) does not shift its second half's
+    chords away from the same bars searched for on their own."""
+    t = np.arange(10 * SR) / SR
+    chords = ((220.0, 277.2, 329.6), (196.0, 246.9, 293.7))  # A major, G major at A = 440 Hz
+    sharp = sum(np.sin(2 * np.pi * 440.0 * 2 ** (0.4 / 12) * k * t) / k for k in (1, 2, 3))
+    sharp[int(9.8 * SR):] = 0.0  # a breath between the parts: the span's edge frames agree
+    tuned = np.concatenate([sum(np.sin(2 * np.pi * f * t[: 5 * SR]) for f in chord)
+                            for chord in chords])
+    track = (0.1 * np.concatenate([sharp, tuned])).astype(np.float32)
+    inside = phrase_embedding(frame_features(track, SR), 10.0, 20.0)
+    alone = phrase_embedding(frame_features(track[10 * SR:], SR), 0.0, 10.0)
+    assert float(inside @ alone) > 0.99
