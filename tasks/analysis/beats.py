@@ -216,12 +216,40 @@ def _settle_phase(times: np.ndarray, act: np.ndarray, fps: float,
         best = int(np.argmin(distance))
     else:
         best = int(np.argmax(sum(v / v.mean() - 1.0 for v in votes)))
+    best = _before_a_swung_eighth(best, shifts[peaks] / period, votes)
     confidence = float(np.mean([v[best] / v.sum() for v in votes]))
     shift = shifts[peaks[best]]
     if shift > period / 2:
         shift -= period  # the nearer way round
     moved = times + shift
     return (moved[(moved >= max(start, 0.0)) & (moved < end)] if shift else times), confidence
+
+
+SWING_GAP = (0.58, 0.72)  # of a beat: the long half of swung 8ths, from about 3:2 to 5:2
+SWING_SUPPORT = 0.5  # a beat candidate needs this share of the swung 8th's support in each vote
+
+
+def _before_a_swung_eighth(best: int, phases: np.ndarray, votes: list[np.ndarray]) -> int:
+    """The candidate a swung 8th note belongs to, when `best` is one.
+
+    Swing is long–short: the off-beat 8th comes late, about two thirds of a beat after the
+    beat (GM_kit_Jazzy: 0.68). Where it is played louder than the beat (a ride's "spang-a-
+    lang", brushed snare) a network trained on straight pop and the kick both can prefer it,
+    and the grid sits on the swung 8th throughout. So when the chosen phase lies a long swing
+    gap after another candidate that has comparable support in every vote, that candidate is
+    the beat. Straight 8ths (half a beat apart) and 16ths (a quarter) are never moved, nor
+    are full triplets: there a third candidate sits a third of a beat after the would-be
+    beat, where swing leaves the long gap empty."""
+    for j, phase in enumerate(phases):
+        gap = (phases[best] - phase) % 1.0
+        if j == best or not SWING_GAP[0] <= gap <= SWING_GAP[1]:
+            continue
+        if any(v[j] < SWING_SUPPORT * v[best] for v in votes):
+            continue
+        third = np.abs((phases - phase - 1.0 / 3.0 + 0.5) % 1.0 - 0.5) < 0.08
+        if not third.any():
+            return j
+    return best
 
 
 def tempo_segments(seed: np.ndarray, tolerance: float, min_beats: int) -> list[tuple[float, float, float]]:

@@ -136,6 +136,31 @@ def test_the_kick_moves_a_grid_that_locked_onto_loud_sixteenth_hats():
                                    kick=(np.ones_like(kick), kick_fps)), without)
 
 
+def _swung(truth, period, swing_height, triplet_height=0.0, seconds=50.0):
+    """Beats (0.6) and their swung 8ths two thirds of a beat later, optionally the middle
+    triplet too; the kick as loud on the swung 8th as on the beat, as on GM_kit_Jazzy."""
+    kick_fps = 1000 / 23.2
+    act = np.maximum(0.6 * spiky_activation(truth, seconds),
+                     swing_height * spiky_activation(truth + 2 * period / 3, seconds))
+    act = np.maximum(act, triplet_height * spiky_activation(truth + period / 3, seconds))
+    kick = np.zeros(int(seconds * kick_fps))
+    kick[np.round(truth * kick_fps).astype(int)] = 30.0
+    kick[np.round((truth + 2 * period / 3) * kick_fps).astype(int)] = 30.0
+    return BeatActivation(act, None, FPS), (kick, kick_fps)
+
+
+def test_a_grid_on_loud_swung_eighths_moves_to_the_beat_before_them():
+    period = 0.6  # 100 BPM
+    truth = 0.2 + period * np.arange(80)
+    activation, kick = _swung(truth, period, swing_height=1.0)
+    beats = fit_grid(activation, truth + 2 * period / 3, kick=kick)  # the seed on the swung 8ths
+    assert beat_f(truth, beats) >= 0.98  # (without the swing rule: 0.0)
+    # full triplets are not swing: the loudest of them stays the beat
+    activation, kick = _swung(truth, period, swing_height=0.5, triplet_height=0.5)
+    beats = fit_grid(activation, truth, kick=(np.ones_like(kick[0]), kick[1]))
+    assert beat_f(truth, beats) >= 0.99
+
+
 def _clicks(times: np.ndarray, path, seconds: float = 25.0, rate: int = 44100):
     """Identical noise clicks: no accent, no kick, no harmony to tell one beat from another."""
     import soundfile as sf

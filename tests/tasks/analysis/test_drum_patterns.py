@@ -36,7 +36,7 @@ def _place(audio: np.ndarray, sound: np.ndarray, t: float) -> None:
 def drums(beats: np.ndarray, path, hats: str = "eighths", hat_level: float = 1.0,
           per_bar: int = 4):
     """A bass note each bar; kick on 1 (and 3 in 4/4), snare on the other beats; hats on the
-    8th or 16th notes between the beats. `beats` are the true beat times (the last one ends
+    8th or 16th notes between the beats, or on swung 8ths (two thirds of a beat late). `beats` are the true beat times (the last one ends
     the song)."""
     rng = np.random.default_rng(3)
     audio = np.zeros(int((beats[-1] + 1.5) * RATE))
@@ -48,7 +48,7 @@ def drums(beats: np.ndarray, path, hats: str = "eighths", hat_level: float = 1.0
             _place(audio, 0.3 * np.sin(2 * np.pi * BASS_NOTES[(j // per_bar) % 4] * tone), t)
         kick = position == 0 or (per_bar == 4 and position == 2)
         _place(audio, (1.2 if position == 0 else 1.0) * (_kick(rng) if kick else _snare(rng)), t)
-        offsets = (0.5,) if hats == "eighths" else (0.25, 0.5, 0.75)
+        offsets = {"eighths": (0.5,), "sixteenths": (0.25, 0.5, 0.75), "swung": (2 / 3,)}[hats]
         for offset in offsets:
             _place(audio, hat_level * _hat(rng), t + offset * period)
     sf.write(path, (0.8 * audio / np.abs(audio).max()).astype(np.float32), RATE)
@@ -79,6 +79,16 @@ def test_sixteenth_hats_louder_than_the_beat_do_not_pull_the_grid_off_it(tmp_pat
     """tutorial_georgyporgy's case: madmom's tracker follows the hats, the kick does not."""
     beats = 0.5 + 60 / 98 * np.arange(64)
     beat, downbeat, _ = _scores(beats, drums(beats, tmp_path / "hats.wav", "sixteenths", 3.0))
+    assert beat >= 0.97 and downbeat >= 0.95
+
+
+def test_swung_eighths_keep_beats_and_bar_lines(tmp_path):
+    """Hats on the swung 8th, two thirds of a beat late, as loud as the beat. (Twice as loud,
+    madmom and the grid both count the beat and the swung 8th alike, 150 BPM for 100: a tempo
+    level error not solved yet; a swung 8th that wins the phase at the right tempo is moved
+    back to its beat, tests/tasks/analysis/test_beats.py.)"""
+    beats = 0.5 + 60 / 100 * np.arange(65)
+    beat, downbeat, _ = _scores(beats, drums(beats, tmp_path / "swing.wav", "swung", 1.0))
     assert beat >= 0.97 and downbeat >= 0.95
 
 
