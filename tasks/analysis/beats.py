@@ -168,6 +168,17 @@ def _steady_pieces(act: np.ndarray, fps: float, seed: np.ndarray, start: float, 
     return halves
 
 
+START_SLACK_S = 0.05  # a grid beat this little before 0 s is the song's first beat
+
+
+def _from_the_start(times: np.ndarray) -> np.ndarray:
+    """Grid beats from the file's start on. A song that begins on its first beat at sample 0
+    puts that beat a few ms before 0 s on a fitted grid; dropping it would lose the first bar,
+    and with it every bar count from the start (a 4-bar intro then looks 3 bars long)."""
+    times = times[times >= -START_SLACK_S]
+    return np.maximum(times, 0.0)
+
+
 def _distance_to_nearest(points: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """(len(points),) distance of each point to the nearest of the sorted `grid` (no
     points × grid matrix: an hour's mix has thousands of each)."""
@@ -221,8 +232,10 @@ def _settle_phase(times: np.ndarray, act: np.ndarray, fps: float,
     shift = shifts[peaks[best]]
     if shift > period / 2:
         shift -= period  # the nearer way round
-    moved = times + shift
-    return (moved[(moved >= max(start, 0.0)) & (moved < end)] if shift else times), confidence
+    # one more beat either side: a moved grid must still reach both ends of its segment
+    moved = np.concatenate([[times[0] - period], times, [times[-1] + period]]) + shift
+    return (_from_the_start(moved[(moved >= start) & (moved < end)]) if shift else times), \
+        confidence
 
 
 SWING_GAP = (0.58, 0.72)  # of a beat: the long half of swung 8ths, from about 3:2 to 5:2
@@ -311,7 +324,7 @@ def _fit_segment(act: np.ndarray, fps: float, start: float, end: float, period: 
     best = np.unravel_index(np.argmax(score(periods, phases)), (len(periods), len(phases)))
     p1, f1 = periods[best[0]], phases[best[1]]
     times = mid + f1 + p1 * k
-    return times[(times >= start) & (times < end) & (times >= 0)]
+    return _from_the_start(times[(times >= start) & (times < end)])
 
 
 def _phase_by_vote(act: np.ndarray, fps: float, start: float, end: float, mid: float,

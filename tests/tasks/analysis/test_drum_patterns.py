@@ -92,6 +92,15 @@ def test_swung_eighths_keep_beats_and_bar_lines(tmp_path):
     assert beat >= 0.97 and downbeat >= 0.95
 
 
+def test_a_song_that_starts_on_its_first_beat_keeps_that_beat_and_its_first_bar(tmp_path):
+    """Hydrogen renders a song from its first beat at sample 0: a fitted grid puts that beat a
+    few ms before 0 s, and dropping it lost the first bar (and a 4-bar intro's boundary)."""
+    beats = 60 / 115 * np.arange(49)
+    found = analyze_track(drums(beats, tmp_path / "from_zero.wav")).beat_track
+    assert abs(found.beats[0]) < 0.05
+    assert beat_f(beats[:-1][::4], found.downbeats) >= 0.99
+
+
 def test_a_wrong_tempo_level_is_flagged_not_passed_as_good(tmp_path):
     """At this hat level madmom's tracker takes 3 sixteenths for a beat (130.7 BPM for 98),
     and so does our grid: not solved yet, but the track is listed to check by ear."""
