@@ -77,8 +77,9 @@ def storable_name(path: str) -> tuple[str, str | None]:
 
 # Raise it when a change to the analysis code changes what it finds for the same file and
 # config, so the nightly rebuild redoes the library with it. 2: bar-line votes by contrast, the
-# kick in the beat phase, beat and downbeat confidences.
-METHOD_VERSION = 2
+# kick in the beat phase, beat and downbeat confidences. 3: the swing rule, a song's first beat
+# at 0 s kept, chroma at concert pitch.
+METHOD_VERSION = 3
 
 
 def config_hash(config: AnalysisConfig) -> str:
