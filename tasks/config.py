@@ -23,8 +23,11 @@ class _Frozen(BaseModel):
 
 class BeatsConfig(_Frozen):
     backend: Literal["madmom", "librosa"] = "madmom"
-    min_bpm: float = Field(75.0, gt=20)
-    max_bpm: float = Field(165.0, lt=400)
+    min_bpm: float = Field(60.0, gt=20)
+    max_bpm: float = Field(200.0, lt=400)
+    # the tempi the tracker itself searches, where it is reliable; a beat grid moves an octave
+    # up or down from there, within min_bpm–max_bpm, only on the drums' evidence
+    tracker_bpm: tuple[float, float] = (75.0, 165.0)
     # the meters a track may have (beats per bar); madmom's tracker chooses among them per track
     beats_per_bar: tuple[int, ...] = (3, 4)
     tempo_tolerance: float = Field(0.04, gt=0, lt=0.5)
@@ -41,6 +44,10 @@ class BeatsConfig(_Frozen):
     def _range(self) -> "BeatsConfig":
         if self.max_bpm <= self.min_bpm * 1.5:
             raise ValueError("max_bpm must be at least 1.5 × min_bpm so every tempo has a place")
+        low, high = self.tracker_bpm
+        if not self.min_bpm <= low < high <= self.max_bpm or high < 1.5 * low:
+            raise ValueError("tracker_bpm: [low, high] inside [min_bpm, max_bpm], high at least "
+                             "1.5 × low, e.g. [75, 165]")
         return self
 
 

@@ -76,11 +76,16 @@ def track_beats(
     beats_per_bar: int = 4,
     tempo_tolerance: float = 0.04,
     kick: np.ndarray | None = None,  # (n_frames,) low-band onset strength at feature_fps
+    body: np.ndarray | None = None,  # (n_frames,) onset strength below the hats, at feature_fps
+    bpm_range: tuple[float, float] | None = None,  # the tempi the beat level may move within
 ) -> BeatTrack:
-    """Fit a piecewise-constant beat grid and choose the bar phase for the whole track."""
+    """Fit a piecewise-constant beat grid, choose its level (see `beat_level`) and the bar
+    phase for the whole track."""
     beats, beat_confidence = grid_with_confidence(
         activation, seed, tempo_tolerance=tempo_tolerance,
         kick=(kick, feature_fps) if kick is not None and feature_fps else None)
+    if body is not None and feature_fps and bpm_range is not None:
+        beats = beat_level(beats, body, feature_fps, *bpm_range)
     if len(beats) == 0:
         return BeatTrack(beats, np.zeros(0, int), 0.0, activation, beats_per_bar=beats_per_bar)
     totals = bar_phase_scores(beats, activation, bar_cues, feature_fps, beats_per_bar)
@@ -90,6 +95,40 @@ def track_beats(
     tempo = 60.0 / float(np.median(np.diff(beats))) if len(beats) > 1 else 0.0
     return BeatTrack(beats, positions.astype(int), tempo, activation, beat_confidence,
                      float(np.clip(totals[phase] - runner_up, 0.0, 1.0)), beats_per_bar)
+
+
+DOUBLE_SHARE = 0.6  # midpoints this strong against the beats: they are beats too
+HALVE_SHARE = 0.15  # one of two alternate beats this weak against the other: it is not a beat
+
+
+def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
+               max_bpm: float) -> np.ndarray:
+    """The grid at double or half its tempo when the drums say so, within [min_bpm, max_bpm].
+
+    Trackers slip an octave: fast music (drum & bass at 174) comes out at half tempo, slow
+    music with busy hats at double. The evidence is where the body of the kit sits — kick,
+    snare and bass, the onsets below the hats (`body`): on every beat of the right level.
+    At double tempo every other beat holds only hats, so one of the two alternate sets of
+    beats is nearly empty (→ halve); at half tempo the midpoints between beats hold snares
+    and kicks as strong as the beats (→ double). Hats never count, so 16th-note hats cannot
+    pull the level up. A level outside the range is never chosen."""
+    if len(beats) < 8:
+        return beats
+    period = float(np.median(np.diff(beats)))
+    peak = maximum_filter1d(body.astype(np.float64), size=5)
+
+    def strength(times: np.ndarray) -> np.ndarray:
+        return peak[np.clip(np.round(times * fps).astype(int), 0, len(peak) - 1)]
+
+    on_beats = strength(beats)
+    middles = 0.5 * (beats[:-1] + beats[1:])
+    if 60.0 / (period / 2) <= max_bpm and \
+            strength(middles).mean() >= DOUBLE_SHARE * on_beats.mean() > 0:
+        return np.sort(np.concatenate([beats, middles]))
+    even, odd = on_beats[0::2].mean(), on_beats[1::2].mean()
+    if 60.0 / (2 * period) >= min_bpm and min(even, odd) <= HALVE_SHARE * max(even, odd):
+        return beats[0::2] if even >= odd else beats[1::2]
+    return beats
 
 
 def fit_grid(activation: BeatActivation, seed: np.ndarray, tempo_tolerance: float = 0.04,

@@ -95,13 +95,15 @@ def analyze_track(path: Path | str, config: AnalysisConfig | None = None,
     duration_s = info.duration_s(config.sample_rate)
     lap("decode_features_activations")
     meters = beats_cfg.beats_per_bar
-    seed = tracker.seed_beats(activation, beats_cfg.min_bpm, beats_cfg.max_bpm, meters)
+    seed = tracker.seed_beats(activation, *beats_cfg.tracker_bpm, meters)
     # the tracker's meter when it has a bar model; else 4/4 if allowed (most dance music)
     meter = seed.beats_per_bar if seed.beats_per_bar in meters else (4 if 4 in meters
                                                                      else meters[-1])
     beat_track = track_beats(activation, seed.times, bar_cues(features),
                              features.sample_rate / features.hop_length, meter,
-                             beats_cfg.tempo_tolerance, kick=low_onsets(features))
+                             beats_cfg.tempo_tolerance, kick=low_onsets(features),
+                             body=body_onsets(features),
+                             bpm_range=(beats_cfg.min_bpm, beats_cfg.max_bpm))
     lap("beats")
 
     sec = config.sections
@@ -120,6 +122,19 @@ def low_onsets(features: FrameFeatures) -> np.ndarray:
     """(T,) onset strength of the lowest mel bands (below ~300 Hz): where the kick drum is."""
     low = features.mel_db[:6]
     return np.maximum(np.diff(low, axis=1, prepend=low[:, :1]), 0.0).sum(axis=0)
+
+
+def body_onsets(features: FrameFeatures) -> np.ndarray:
+    """(T,) onset strength below ~2.5 kHz: kick, snare body, bass; not the hi-hats. Levels
+    more than BODY_RANGE_DB under the loudest are floored first: a hat's faint spill into a
+    quiet low band would otherwise jump as many dB as a kick."""
+    body = features.mel_db[:BODY_MEL_BANDS]
+    body = np.maximum(body, body.max(axis=1, keepdims=True) - BODY_RANGE_DB)
+    return np.maximum(np.diff(body, axis=1, prepend=body[:, :1]), 0.0).sum(axis=0)
+
+
+BODY_MEL_BANDS = 36  # of 64 mel bands at 22.05 kHz: up to ~2.5 kHz
+BODY_RANGE_DB = 20.0
 
 
 def bar_cues(features: FrameFeatures) -> list[np.ndarray]:

@@ -101,9 +101,20 @@ def test_a_song_that_starts_on_its_first_beat_keeps_that_beat_and_its_first_bar(
     assert beat_f(beats[:-1][::4], found.downbeats) >= 0.99
 
 
+def test_drum_and_bass_at_174_is_not_halved_and_a_slow_groove_at_64_not_doubled(tmp_path):
+    """The tracker searches 75–165 BPM and lands an octave off both (87 and 128: beat F 0.67);
+    the snares between its beats, or the hats-only half of them, move the grid an octave."""
+    for bpm, hats in ((174, "eighths"), (64, "sixteenths")):
+        beats = 0.5 + 60 / bpm * np.arange(int(bpm / 2))
+        found = analyze_track(drums(beats, tmp_path / f"{bpm}.wav", hats)).beat_track
+        assert abs(found.tempo_bpm - bpm) < 1.0, (bpm, found.tempo_bpm)
+        assert beat_f(beats[:-1], found.beats) >= 0.97
+
+
 def test_a_wrong_tempo_level_is_flagged_not_passed_as_good(tmp_path):
-    """At this hat level madmom's tracker takes 3 sixteenths for a beat (130.7 BPM for 98),
-    and so does our grid: not solved yet, but the track is listed to check by ear."""
+    """At this hat level madmom's tracker takes 3 sixteenths for a beat (130.7 BPM for 98;
+    halved by the level check to 65.3): a 3:2 error, not solved yet, but the track is listed
+    to check by ear."""
     from tasks.analysis.beats import LOW_BEAT_CONFIDENCE
 
     beats = 0.5 + 60 / 98 * np.arange(64)
