@@ -18,6 +18,7 @@ def test_a_typo_is_an_error_that_names_the_key(tmp_path):
     ("phrases:\n  bars: 6\n", "phrases.bars"),
     ("beats:\n  backend: aubio\n", "beats.backend"),
     ("beats:\n  min_bpm: 100\n  max_bpm: 120\n", "1.5"),
+    ("beats:\n  tracker_bpm: [50, 165]\n", "tracker_bpm"),
     ("beats: [\n", "not valid YAML"),
 ])
 def test_bad_values(tmp_path, text, fragment):
