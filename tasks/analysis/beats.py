@@ -121,11 +121,13 @@ def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
         return peak[np.clip(np.round(times * fps).astype(int), 0, len(peak) - 1)]
 
     on_beats = strength(beats)
+    even, odd = on_beats[0::2].mean(), on_beats[1::2].mean()
+    if max(even, odd) <= 2.0 * float(np.median(peak)):
+        return beats  # no kit on the grid (a pad, a voice, hats alone): nothing to go by
     middles = 0.5 * (beats[:-1] + beats[1:])
     if 60.0 / (period / 2) <= max_bpm and \
-            strength(middles).mean() >= DOUBLE_SHARE * on_beats.mean() > 0:
+            strength(middles).mean() >= DOUBLE_SHARE * on_beats.mean():
         return np.sort(np.concatenate([beats, middles]))
-    even, odd = on_beats[0::2].mean(), on_beats[1::2].mean()
     if 60.0 / (2 * period) >= min_bpm and min(even, odd) <= HALVE_SHARE * max(even, odd):
         return beats[0::2] if even >= odd else beats[1::2]
     return beats

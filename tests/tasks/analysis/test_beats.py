@@ -228,3 +228,17 @@ def test_bar_cues_shapes(data_dir):
     audio = load_audio(data_dir / "sample.wav", 22050)
     cues = bar_cues(frame_features(audio.samples, 22050))
     assert [c.shape[0] for c in cues] == [12, 20, 12]
+
+
+def test_the_beat_level_stays_where_no_kit_says_otherwise():
+    """A grid over a track with nothing below the hats (a pad, hats alone) keeps its tempo:
+    without a kit there is no evidence for another octave."""
+    from tasks.analysis.beats import beat_level
+
+    fps, beats = 43.0, 0.5 + 0.5 * np.arange(60)
+    flat = np.full(int(32 * fps), 0.01)
+    assert np.array_equal(beat_level(beats, flat, fps, 60, 200), beats)
+    kit = flat.copy()
+    kit[np.round(beats[0::2] * fps).astype(int)] = 5.0  # a kick on every other beat only
+    assert np.allclose(np.diff(beat_level(beats, kit, fps, 60, 200)), 1.0)  # halved
+    assert np.array_equal(beat_level(beats, kit, fps, 90, 200), beats)  # 60 BPM is out of range
