@@ -29,9 +29,8 @@ def demo(
     """The whole mission on generated data, in a few minutes on a CPU: generate tracks with
     known beats and performances that dance to them → rebuild the phrase dataset → pair them
     → train the tiny VQ-VAE → tokenize → train the tiny diffusion model → train the motion →
-    phrase mapper → render the performances. Each
-    step is a Prefect flow run. --json prints phrase_db, tokens, vqvae_checkpoint,
-    diffusion_checkpoint, manifest and renders."""
+    phrase mapper → render the performances. Each step is a Prefect flow run. --json prints
+    phrase_db, tokens, vqvae_checkpoint, diffusion_checkpoint, manifest and renders."""
     from flows.demo import demo_flow
 
     home = home_dir(home)
@@ -71,7 +70,8 @@ def _print_demo(summary: dict, home: Path) -> None:
     console.print(table)
     for label, key in (("phrase database", "phrase_db"), ("tokens", "tokens"),
                        ("VQ-VAE", "vqvae_checkpoint"), ("diffusion model", "diffusion_checkpoint"),
-                       ("mapper", "mapper_checkpoint"), ("render manifest", "manifest"), ("evaluation", "evaluation"),
+                       ("mapper", "mapper_checkpoint"), ("render manifest", "manifest"),
+                       ("evaluation", "evaluation"),
                        ("motion-audio pairs", "pairs")):
         console.print(f"{label:>19}: {summary[key]}")
     api = os.environ.get("PREFECT_API_URL")

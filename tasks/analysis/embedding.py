@@ -32,7 +32,7 @@ import hashlib
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from tasks.analysis.features import FrameFeatures
+from tasks.analysis.features import FrameFeatures, rises
 
 # 1: the MFCC/chroma quarters summary (128-d). 2: without the parts view, chroma at a tuning
 # estimated from the first block of the file (264-d). 3: this recipe, chroma at concert pitch.
@@ -60,7 +60,7 @@ def phrase_embedding(features: FrameFeatures, start_s: float, end_s: float) -> n
     harmony = harmony / (harmony.sum(axis=0, keepdims=True) + 1e-12)
     harmony -= harmony.mean(axis=0, keepdims=True)
     arrangement = _steps(bands_db, BAND_STEPS)  # (BANDS, steps)
-    band_onsets = np.maximum(np.diff(bands_db, axis=1, prepend=bands_db[:, :1]), 0.0)  # (BANDS, T)
+    band_onsets = rises(bands_db)  # (BANDS, T)
     frame_rate = features.sample_rate / features.hop_length
     onsets = band_onsets.mean(axis=0)
     correlation = _autocorrelation(onsets, int(LAG_RANGE_S[1] * frame_rate) + 2)

@@ -106,6 +106,12 @@ def stft_frames(chunk: np.ndarray, origin: int, first: int, end: int, n_fft: int
     return np.abs(librosa.stft(segment, n_fft=n_fft, hop_length=hop, center=False))
 
 
+def rises(matrix: np.ndarray) -> np.ndarray:
+    """(D, T) → (D, T): how much each row rose since the frame before (falls count 0, and so
+    does the first frame): the spectral flux of each band, from which onsets are read."""
+    return np.maximum(np.diff(matrix, axis=1, prepend=matrix[:, :1]), 0.0)
+
+
 def span_summary(features: FrameFeatures, start_s: float, end_s: float) -> np.ndarray:
     """Mean and standard deviation of each summary feature over [start_s, end_s): (D,) float32.
 

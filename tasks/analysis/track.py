@@ -10,7 +10,7 @@ import numpy as np
 
 from tasks.analysis.backends import BeatBackend, backend
 from tasks.analysis.beats import BeatActivation, BeatTrack, track_beats
-from tasks.analysis.features import FeatureBuilder, FrameFeatures, span_summary
+from tasks.analysis.features import FeatureBuilder, FrameFeatures, rises, span_summary
 from tasks.analysis.stream import AudioStream, SourceInfo
 from tasks.analysis.phrases import Phrase, Section, segment
 from tasks.config import AnalysisConfig
@@ -120,21 +120,19 @@ def analyze_track(path: Path | str, config: AnalysisConfig | None = None,
 
 def low_onsets(features: FrameFeatures) -> np.ndarray:
     """(T,) onset strength of the lowest mel bands (below ~300 Hz): where the kick drum is."""
-    low = features.mel_db[:6]
-    return np.maximum(np.diff(low, axis=1, prepend=low[:, :1]), 0.0).sum(axis=0)
+    return rises(features.mel_db[:6]).sum(axis=0)
+
+
+BODY_MEL_BANDS = 36  # of 64 mel bands at 22.05 kHz: up to ~2.5 kHz
+BODY_RANGE_DB = 20.0  # how far under its own loudest moment a band still counts
 
 
 def body_onsets(features: FrameFeatures) -> np.ndarray:
     """(T,) onset strength below ~2.5 kHz: kick, snare body, bass; not the hi-hats. Levels
-    more than BODY_RANGE_DB under the loudest are floored first: a hat's faint spill into a
-    quiet low band would otherwise jump as many dB as a kick."""
+    more than BODY_RANGE_DB under each band's loudest are floored first: a hat's faint spill
+    into a quiet low band would otherwise jump as many dB as a kick."""
     body = features.mel_db[:BODY_MEL_BANDS]
-    body = np.maximum(body, body.max(axis=1, keepdims=True) - BODY_RANGE_DB)
-    return np.maximum(np.diff(body, axis=1, prepend=body[:, :1]), 0.0).sum(axis=0)
-
-
-BODY_MEL_BANDS = 36  # of 64 mel bands at 22.05 kHz: up to ~2.5 kHz
-BODY_RANGE_DB = 20.0
+    return rises(np.maximum(body, body.max(axis=1, keepdims=True) - BODY_RANGE_DB)).sum(axis=0)
 
 
 def bar_cues(features: FrameFeatures) -> list[np.ndarray]:
