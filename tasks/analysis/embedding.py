@@ -21,13 +21,23 @@ Six views of the phrase, each made unit length, weighted and joined:
 Steps are fractions of the span, and a phrase spans whole bars, so the same bars at another
 tempo land on the same steps (beat-synchronous without needing beats at query time). Every
 view is free of the gain, and of the library: fixed scales, no statistics of other tracks, so a
-vector never changes because other tracks were added. EMBEDDING_VERSION names this recipe;
-vectors of two versions are never compared (see tasks.dataset.search).
+vector never changes because other tracks were added.
+
+The stored vector is that hand-made one through a learned linear map (a 328 × 328 matrix that
+ships with the package, `embedding_whitening.npz`): it shrinks the directions that a
+perturbation of the audio (noise, a lossy codec, a tempo change) moves and keeps those it leaves
+alone, so the views' fine detail — a quiet part's pattern, a bar's level — counts where it is
+steady. It was trained once, contrastively, on pairs of perturbed views of generated phrases
+(tasks.training.embedding_whitening); a library never trains it, so it too is fixed.
+EMBEDDING_VERSION names recipe and map together; vectors of two versions are never compared
+(see tasks.dataset.search).
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -35,8 +45,10 @@ from scipy.ndimage import gaussian_filter1d
 from tasks.analysis.features import FrameFeatures, rises
 
 # 1: the MFCC/chroma quarters summary (128-d). 2: without the parts view, chroma at a tuning
-# estimated from the first block of the file (264-d). 3: this recipe, chroma at concert pitch.
-EMBEDDING_VERSION = 3
+# estimated from the first block of the file (264-d). 3: the hand-made views below, chroma at
+# concert pitch. 4: version 3 through the learned map.
+EMBEDDING_VERSION = 4
+WHITENING_FILE = Path(__file__).with_name("embedding_whitening.npz")
 
 HARMONY_STEPS = 8
 BANDS, BAND_STEPS = 4, 16
@@ -52,7 +64,25 @@ EMBEDDING_DIM = (HARMONY_STEPS * 12 + BANDS * BAND_STEPS + LAGS + (1 + BANDS) * 
 
 
 def phrase_embedding(features: FrameFeatures, start_s: float, end_s: float) -> np.ndarray:
-    """(EMBEDDING_DIM,) float32, unit length."""
+    """(EMBEDDING_DIM,) float32, unit length: what the database stores and search compares."""
+    vector = _whitening() @ handmade_vector(features, start_s, end_s)
+    return (vector / (np.linalg.norm(vector) + 1e-9)).astype(np.float32)
+
+
+@cache
+def _whitening() -> np.ndarray:
+    """(EMBEDDING_DIM, EMBEDDING_DIM) float64, from the file that ships with the package."""
+    with np.load(WHITENING_FILE) as stored:
+        if int(stored["embedding_version"]) != EMBEDDING_VERSION:
+            raise RuntimeError(
+                f"{WHITENING_FILE} was fitted for embedding version "
+                f"{int(stored['embedding_version'])}, this code embeds version {EMBEDDING_VERSION}: "
+                "refit it with `python -m tasks.training.embedding_whitening`")
+        return stored["transform"].astype(np.float64)
+
+
+def handmade_vector(features: FrameFeatures, start_s: float, end_s: float) -> np.ndarray:
+    """(EMBEDDING_DIM,) float32, unit length: the six views joined (version 3's vector)."""
     a, b = _frames(features, start_s, end_s)
     bands_db = _floored_bands(features.mel_db[:, a:b])  # (BANDS, T)
     power = 10.0 ** (features.rms_db[a:b] / 10.0)  # (T,) quiet frames weigh little in harmony
