@@ -51,11 +51,11 @@ from storage.vector_index import build_index  # noqa: E402
 from tasks.analysis.embedding import (  # noqa: E402
     EMBEDDING_DIM, EMBEDDING_VERSION, handmade_vector, phrase_embedding)
 from tasks.analysis.features import FrameFeatures  # noqa: E402
-from tasks.analysis.track import analyze_track, decode_features  # noqa: E402
+from tasks.analysis.track import analyze_track  # noqa: E402
 from tasks.config import AnalysisConfig  # noqa: E402
 from tasks.dataset.search import embed_audio  # noqa: E402
 from tasks.training.embedding_whitening import (  # noqa: E402
-    PERTURBATIONS, generated_library, perturbed)
+    PERTURBATIONS, generated_library, perturbed_queries)
 
 TARGETS = {"gain": 0.95, "noise": 0.95, "ogg": 0.95, "tempo": 0.85}
 
@@ -94,8 +94,6 @@ def _analyse(path: str) -> tuple[str, list[tuple[float, float, int]], dict[str, 
 
 def refind(paths: list[str], n_queries: int, seed: int, folder: Path) -> dict:
     """{(embedding, perturbation): (top-1, top-5)} over 8-bar phrases of the library."""
-    import soundfile as sf
-
     with ProcessPoolExecutor(2) as pool:
         analysed = list(pool.map(_analyse, paths))
     ids = [(t, j) for t, (_, spans, _) in enumerate(analysed) for j in range(len(spans))]
@@ -109,16 +107,11 @@ def refind(paths: list[str], n_queries: int, seed: int, folder: Path) -> dict:
     for i, n in enumerate(picked):
         t, j = ids[n]
         start, end, _ = analysed[t][1][j]
-        audio, sr = sf.read(analysed[t][0], dtype="float32", always_2d=True)
-        excerpt = audio.mean(axis=1)[int(start * sr): int(end * sr)]
-        for kind in PERTURBATIONS:
-            samples, fmt = perturbed(excerpt, sr, kind, i, rng)
-            query_path = folder / f"q{i}_{kind}.{fmt.lower()}"
-            sf.write(query_path, np.clip(samples, -1, 1), sr, format=fmt)
-            _, features, _, _ = decode_features(query_path, AnalysisConfig())
+        for kind, query_path, features, duration in perturbed_queries(analysed[t][0], start, end,
+                                                                       i, rng, folder):
             queries = {"echelon": embed_audio(query_path).vector,
-                       "hand-made": handmade_vector(features, 0.0, len(samples) / sr),
-                       "anchor": anchor_embedding(features, 0.0, len(samples) / sr)}
+                       "hand-made": handmade_vector(features, 0.0, duration),
+                       "anchor": anchor_embedding(features, 0.0, duration)}
             for name, query in queries.items():
                 _, found = indexes[name].search(query[None, :], 5)
                 first = int(found[0, 0])
@@ -127,21 +120,24 @@ def refind(paths: list[str], n_queries: int, seed: int, folder: Path) -> dict:
                 hits[(name, kind)][2] += int(first != n and ids[first][0] == t)
                 if first != n and ids[first][0] == t and (n, first) not in copies:
                     other = analysed[t][1][ids[first][1]]
-                    copies[(n, first)] = near_copy(audio.mean(axis=1), sr, (start, end), other[:2])
+                    copies[(n, first)] = near_copy(analysed[t][0], (start, end), other[:2])
                 hits[(name, kind)][3] += int(first == n or copies.get((n, first), False))
     return {key: (top1 / len(picked), top5 / len(picked), same, copy / len(picked))
             for key, (top1, top5, same, copy) in hits.items()} | {
         "queries": len(picked), "phrases": len(ids), "tracks": len(paths)}
 
 
-def near_copy(samples: np.ndarray, sr: int, a: tuple[float, float], b: tuple[float, float],
+def near_copy(path: str, a: tuple[float, float], b: tuple[float, float],
               threshold_db: float = -20.0) -> bool:
-    """Whether two spans of one signal hold (nearly) the same sound: their magnitude
+    """Whether two spans of one file hold (nearly) the same sound: their magnitude
     spectrograms differ by less than 1 % of the energy (−20 dB) at the best lag within ±10 ms.
     Magnitudes, not waveforms: a drum hit placed a fraction of a sample later in the second
     half of a section is the same sound, though its waveform no longer correlates."""
     import librosa
+    import soundfile as sf
 
+    audio, sr = sf.read(path, dtype="float32", always_2d=True)
+    samples = audio.mean(axis=1)
     n = int(min(a[1] - a[0], b[1] - b[0]) * sr)
     x = samples[int(a[0] * sr): int(a[0] * sr) + n]
     reference = np.abs(librosa.stft(x, n_fft=2048, hop_length=512))

@@ -65,6 +65,25 @@ def perturbed(excerpt: np.ndarray, sr: int, kind: str, i: int,
     return librosa.effects.time_stretch(excerpt, rate=1.03 if i % 2 else 0.97), "WAV"
 
 
+def perturbed_queries(path: str, start_s: float, end_s: float, i: int, rng: np.random.Generator,
+                      folder: Path):
+    """For each perturbation of the span [start_s, end_s) of `path`: (kind, the query file,
+    its frame features, its duration in seconds), decoded as a search query is."""
+    import soundfile as sf
+
+    from tasks.analysis.track import decode_features
+    from tasks.config import AnalysisConfig
+
+    audio, sr = sf.read(path, dtype="float32", always_2d=True)
+    excerpt = audio.mean(axis=1)[int(start_s * sr): int(end_s * sr)]
+    for kind in PERTURBATIONS:
+        samples, fmt = perturbed(excerpt, sr, kind, i, rng)
+        query_path = folder / f"q{i}_{kind}.{fmt.lower()}"
+        sf.write(query_path, np.clip(samples, -1, 1), sr, format=fmt)
+        _, features, _, _ = decode_features(query_path, AnalysisConfig())
+        yield kind, query_path, features, len(samples) / sr
+
+
 def _analysed_spans(path: str) -> tuple[str, list[tuple[float, float, int]], np.ndarray]:
     from tasks.analysis.embedding import handmade_vector
     from tasks.analysis.track import analyze_track
@@ -78,11 +97,7 @@ def _analysed_spans(path: str) -> tuple[str, list[tuple[float, float, int]], np.
 def perturbation_differences(paths: list[str], n_phrases: int, seed: int,
                              folder: Path) -> np.ndarray:
     """(n_phrases × 4, E): perturbed-query vector minus stored vector, for 8-bar phrases."""
-    import soundfile as sf
-
     from tasks.analysis.embedding import handmade_vector
-    from tasks.analysis.track import decode_features
-    from tasks.config import AnalysisConfig
 
     with ProcessPoolExecutor(2) as pool:
         analysed = list(pool.map(_analysed_spans, paths))
@@ -94,15 +109,8 @@ def perturbation_differences(paths: list[str], n_phrases: int, seed: int,
     for i, n in enumerate(picked):
         t, j = ids[n]
         path, spans, stored = analysed[t]
-        start, end, _ = spans[j]
-        audio, sr = sf.read(path, dtype="float32", always_2d=True)
-        excerpt = audio.mean(axis=1)[int(start * sr): int(end * sr)]
-        for kind in PERTURBATIONS:
-            samples, fmt = perturbed(excerpt, sr, kind, i, rng)
-            query_path = folder / f"q{i}_{kind}.{fmt.lower()}"
-            sf.write(query_path, np.clip(samples, -1, 1), sr, format=fmt)
-            _, features, _, _ = decode_features(query_path, AnalysisConfig())
-            differences.append(handmade_vector(features, 0.0, len(samples) / sr) - stored[j])
+        for _, _, features, duration in perturbed_queries(path, *spans[j][:2], i, rng, folder):
+            differences.append(handmade_vector(features, 0.0, duration) - stored[j])
     return np.array(differences)
 
 
