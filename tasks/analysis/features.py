@@ -68,7 +68,6 @@ class FeatureBuilder:
                  n_mels: int = 64, n_mfcc: int = 20):
         self.sample_rate, self.n_fft, self.hop, self.n_mfcc = sample_rate, n_fft, hop_length, n_mfcc
         self.mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
-        self.tuning = 0.0  # concert pitch, whatever the block holds (see the class note)
         self.parts: list[tuple[np.ndarray, ...]] = []
 
     def add(self, span: Span) -> None:
@@ -80,7 +79,8 @@ class FeatureBuilder:
         power = stft**2
         mel_db = librosa.power_to_db(self.mel_basis @ power, ref=1.0, top_db=None)
         mel_db = np.maximum(mel_db, -100.0).astype(np.float32)
-        chroma = librosa.feature.chroma_stft(S=power, sr=self.sample_rate, tuning=self.tuning)
+        # concert pitch, whatever the block holds (see the class note)
+        chroma = librosa.feature.chroma_stft(S=power, sr=self.sample_rate, tuning=0.0)
         rms = librosa.feature.rms(S=stft, frame_length=self.n_fft)[0]
         rms_db = librosa.amplitude_to_db(rms, ref=1.0, top_db=None)
         centroid = librosa.feature.spectral_centroid(S=stft, sr=self.sample_rate)[0]

@@ -132,7 +132,6 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=20, help="tracks per library")
     parser.add_argument("--phrases", type=int, default=60, help="8-bar phrases per library")
     args = parser.parse_args()
-    import flows  # noqa: F401  (offline settings for the analysis' imports)
     from tasks.analysis.embedding import EMBEDDING_VERSION
 
     folder = Path(tempfile.mkdtemp(prefix="echelon-whitening-"))

@@ -36,8 +36,8 @@ def _place(audio: np.ndarray, sound: np.ndarray, t: float) -> None:
 def drums(beats: np.ndarray, path, hats: str = "eighths", hat_level: float = 1.0,
           per_bar: int = 4):
     """A bass note each bar; kick on 1 (and 3 in 4/4), snare on the other beats; hats on the
-    8th or 16th notes between the beats, or on swung 8ths (two thirds of a beat late). `beats` are the true beat times (the last one ends
-    the song)."""
+    8th or 16th notes between the beats, or on swung 8ths (two thirds of a beat late).
+    `beats` are the true beat times (the last one ends the song)."""
     rng = np.random.default_rng(3)
     audio = np.zeros(int((beats[-1] + 1.5) * RATE))
     for j, (t, following) in enumerate(zip(beats[:-1], beats[1:])):
