@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTHON ?= python3
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench corpus clean
 
 # System packages: ffmpeg (MP3/M4A decoding) and PostgreSQL (the tests run the dataset flow
 # against a real server on loopback). Installed with apt-get when missing and we are root.
@@ -35,8 +35,28 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
+# Real, human-made songs with exact truth for bench/analysis.py (never used by the tests):
+# Hydrogen's demo songs (../shared/eval/make_h2corpus.py) and the MIDI music of two Debian
+# packages rendered with a SoundFont (bench/make_midi_corpus.py), in corpus/h2 and corpus/midi.
+CORPUS_PACKAGES := hydrogen hydrogen-data fluidsynth timgm6mb-soundfont openttd-openmsx \
+	planetblupi-music-midi
+H2CORPUS ?= ../shared/eval/make_h2corpus.py
+
+corpus: setup
+	@missing=""; for p in $(CORPUS_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "installing$$missing with apt-get"; \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	    else echo "cannot install:$$missing (needs root and apt-get)"; exit 1; fi; \
+	  fi
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	@if [ -f $(H2CORPUS) ]; then test -f corpus/h2/truth.json || $(PY) $(H2CORPUS) corpus/h2 --jobs 2; \
+	  else echo "no $(H2CORPUS): the Hydrogen songs are skipped"; fi
+	test -f corpus/midi/truth.json || $(PY) bench/make_midi_corpus.py corpus/midi
+
 bench: setup
-	$(PY) bench/analysis.py
+	$(PY) bench/analysis.py $(foreach c,h2 midi,$(if $(wildcard corpus/$(c)/truth.json),--corpus corpus/$(c)))
 
 clean:
-	rm -rf $(VENV) echelon-data .pytest_cache
+	rm -rf $(VENV) echelon-data .pytest_cache corpus

@@ -52,12 +52,16 @@ def madmom_alone(path: Path):
     return result[:, 0], result[result[:, 1] == 1, 0], None
 
 
-def librosa_alone(path: Path, n_sections: int):
+def librosa_alone(path: Path, n_sections: int | None):
+    """beat_track's beats; sections by agglomerative clustering into `n_sections` (None: the
+    song has no section truth, and no sections are asked for)."""
     import librosa
 
     y, sr = librosa.load(str(path), sr=22050)
     _, beats = librosa.beat.beat_track(y=y, sr=sr, units="frames")
     times = librosa.frames_to_time(beats, sr=sr)
+    if n_sections is None:
+        return times, None, None
     mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13)
     chroma = librosa.feature.chroma_stft(y=y, sr=sr)
     sync = librosa.util.sync(np.vstack([mfcc, chroma]), beats)
@@ -151,7 +155,7 @@ def score(method, tracks) -> dict:
             scores["beat_f"].append(beat_f(track.beats, beats))
         if downbeats is not None:
             scores["downbeat_f"].append(beat_f(track.downbeats, downbeats))
-        if boundaries is not None:
+        if boundaries is not None and track.boundaries is not None:
             scores["section_f"].append(boundary_f(track.boundaries, boundaries))
             scores["section_f3"].append(boundary_f(track.boundaries, boundaries, window=3.0))
     row = {k: (float(np.mean(v)) if v else None) for k, v in scores.items()}
@@ -165,19 +169,20 @@ class CorpusTrack:
 
     beats: np.ndarray
     downbeats: np.ndarray
-    section_starts: np.ndarray  # phrase starts, the first one included
+    section_starts: np.ndarray | None  # phrase starts, the first one included; None: no truth
 
     @property
-    def boundaries(self) -> np.ndarray:
-        return self.section_starts[1:]
+    def boundaries(self) -> np.ndarray | None:
+        return None if self.section_starts is None else self.section_starts[1:]
 
 
 def corpus_tracks(folder: Path) -> list[tuple[Path, CorpusTrack]]:
-    """OUT/tracks/*.wav and OUT/truth.json as written by make_h2corpus.py."""
+    """OUT/tracks/*.wav and OUT/truth.json as written by make_h2corpus.py or
+    bench/make_midi_corpus.py (which has no section truth)."""
     truth = json.loads((folder / "truth.json").read_text())
     return [(folder / "tracks" / name,
              CorpusTrack(np.asarray(t["beats"], float), np.asarray(t["downbeats"], float),
-                         np.asarray(t["phrase_starts"], float)))
+                         np.asarray(t["phrase_starts"], float) if "phrase_starts" in t else None))
             for name, t in sorted(truth.items())]
 
 
@@ -230,8 +235,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tracks", type=int, default=10)
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--corpus", type=Path, default=None,
-                        help="also the real songs of a corpus folder (tracks/*.wav, truth.json)")
+    parser.add_argument("--corpus", type=Path, action="append", default=[],
+                        help="also the real songs of a corpus folder (tracks/*.wav, truth.json); "
+                             "repeat it for more than one")
     args = parser.parse_args()
 
     tracks = generated_tracks(args.tracks, args.seed)
@@ -239,8 +245,10 @@ def main() -> None:
         "echelon (madmom)": lambda p, t: echelon(p, AnalysisConfig()),
         "echelon (librosa)": lambda p, t: echelon(p, AnalysisConfig(beats=BeatsConfig(backend="librosa"))),
         "madmom DBN alone": lambda p, t: madmom_alone(p),
-        "librosa": lambda p, t: librosa_alone(p, len(t.section_starts)),
-        "laplacian (bars)": lambda p, t: laplacian_sections(p),
+        "librosa": lambda p, t: librosa_alone(
+            p, len(t.section_starts) if t.section_starts is not None else None),
+        "laplacian (bars)": lambda p, t: laplacian_sections(p) if t.section_starts is not None
+        else (None, None, None),
     }
     # Warm-up: model loading and numba compilation are one-off costs, not per-file ones.
     for method in methods.values():
@@ -249,9 +257,9 @@ def main() -> None:
     CONFIDENCE.clear()  # the warm-up's
     rows = report("generated house", tracks, methods)
     sets = [(tracks, rows)]
-    if args.corpus is not None:
-        songs = corpus_tracks(args.corpus)
-        real = report(f"real songs ({args.corpus})", songs, methods)
+    for corpus in args.corpus:
+        songs = corpus_tracks(corpus)
+        real = report(f"real songs ({corpus})", songs, methods)
         per_track(songs, real, ("echelon (madmom)", "madmom DBN alone"))
         sets.append((songs, real))
     confidence_split(sets)

@@ -81,6 +81,24 @@ def test_bar_phase_from_harmony_alone():
     assert bar_phase(beats, BeatActivation(np.zeros(3400), None, FPS), [chroma], fps) == 1
 
 
+def _network_torn_between(beats: np.ndarray, sure: int, other: int, lead: float) -> BeatActivation:
+    """A downbeat network that puts `lead` more on beat `sure` of each bar than on `other`."""
+    act = spiky_activation(beats, 34.0)
+    down = np.zeros_like(act)
+    for phase, level in ((sure, 0.5 + lead / 2), (other, 0.5 - lead / 2)):
+        for t in beats[phase::4]:
+            down[int(round(t * FPS))] = level
+    return BeatActivation(act, down, FPS)
+
+
+def test_a_near_tie_goes_to_the_first_beat_heard_and_a_sure_network_keeps_its_phase():
+    """GM_kit_Jazzy: kick and ride alike on beats 1 and 3, the network leans a little to 3;
+    the song starts on its first bar. A network that is sure of beat 2 (a pick-up) wins."""
+    beats = 0.3 + 0.5 * np.arange(64)
+    assert bar_phase(beats, _network_torn_between(beats, 2, 0, 0.05), [], None) == 0
+    assert bar_phase(beats, _network_torn_between(beats, 1, 0, 0.6), [], None) == 1
+
+
 def _bar_changes(beats: np.ndarray, fps: float, line_phase: int, strength: float) -> np.ndarray:
     """A cue whose value changes by `strength` across bar lines placed at `line_phase`."""
     cue = np.zeros((1, int((beats[-1] + 1) * fps)))
