@@ -2,7 +2,8 @@
 
 Sections: a novelty curve on bar-synchronous features — at each bar line, how different the
 bars after it sound from the bars before it (a two-window contrast, the bar-level cousin of
-Foote's checkerboard kernel) — peak-picked, so every boundary lies on a downbeat.
+Foote's checkerboard kernel) — peak-picked, so every boundary lies on a downbeat; a peak one
+bar off the 4-bar phrase grid moves onto it when the phrase line is nearly as novel.
 Phrases: N bars from each section start; a short remainder is a phrase of its own, so no
 phrase crosses a section boundary.
 """
@@ -67,6 +68,31 @@ def bar_novelty(bars: np.ndarray, window: int = 4) -> np.ndarray:
     return novelty
 
 
+PHRASE_GRID_BARS = 4  # sections start on 4-bar phrase lines, counted from the first bar
+SNAP_SHARE = 0.7  # a phrase line this nearly as novel as a peak one bar off takes the peak
+
+
+def snap_to_phrase_grid(novelty: np.ndarray, grid: int = PHRASE_GRID_BARS,
+                        share: float = SNAP_SHARE) -> np.ndarray:
+    """The novelty with each peak that lies one bar off the phrase grid moved onto the grid,
+    when the phrase line there is nearly as novel (the phrase-length prior).
+
+    A crash on the first bar of a section, or a fill in the last bar of the one before, makes
+    the bars around a boundary differ from both neighbours, so the contrast can peak one bar
+    early or late (tutorial_georgyporgy: 73 and 79 for 72 and 80). Boundaries are only moved,
+    never added: a phrase line without its own change stays no boundary."""
+    novelty = np.asarray(novelty, dtype=float)
+    moved = novelty.copy()
+    on_grid = np.arange(len(novelty)) % grid == 0
+    for i in range(1, len(novelty) - 1):
+        if on_grid[i] or novelty[i] < max(novelty[i - 1], novelty[i + 1]):
+            continue
+        for j in (i - 1, i + 1):
+            if on_grid[j] and novelty[j] >= share * novelty[i]:
+                moved[i], moved[j] = novelty[j], novelty[i]
+    return moved
+
+
 def section_starts(novelty: np.ndarray, min_bars: int = 4, threshold: float = 2.0,
                    relative: float = 0.1) -> list[int]:
     """Bar indices where sections start (0 is always one): peaks of the novelty that clear an
@@ -108,7 +134,7 @@ def segment(
         return [Section(0.0, float(duration_s))], []
     bar_end = _bar_end(downbeats, duration_s)
     bars = bar_features(features, downbeats, bar_end)
-    novelty = bar_novelty(bars, novelty_window)
+    novelty = snap_to_phrase_grid(bar_novelty(bars, novelty_window))
     starts = section_starts(novelty, min_section_bars, novelty_threshold)
     floor = max(boundary_floor(novelty, novelty_threshold), 1e-9)
     edges_s = [float(downbeats[i]) for i in starts[1:]]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tasks.analysis.accuracy import boundary_f
-from tasks.analysis.phrases import bar_novelty, section_starts, segment
+from tasks.analysis.phrases import bar_novelty, section_starts, segment, snap_to_phrase_grid
 
 
 def test_sections_of_the_generated_track(house_track, house_analysis):
@@ -63,3 +63,15 @@ def test_phrase_lengths_and_remainders(house_analysis, phrase_bars):
 def test_no_downbeats_gives_one_section_and_no_phrases(house_analysis):
     sections, phrases = segment(house_analysis.features, np.zeros(0), 12.0)
     assert len(sections) == 1 and sections[0].end_s == 12.0 and phrases == []
+
+
+def test_a_peak_one_bar_off_the_phrase_grid_moves_onto_a_nearly_as_novel_phrase_line():
+    """tutorial_georgyporgy: the arrangement changes on bar 72, the contrast peaks on 73."""
+    novelty = np.full(100, 0.5)
+    novelty[[72, 73]] = [2.8, 2.9]  # 72 is a phrase line (a multiple of 4 bars)
+    novelty[[40, 41]] = [0.6, 3.0]  # 40 barely changes: a peak of its own at 41 stays
+    novelty[[58]] = 4.0  # two bars off the grid: no neighbour on it, stays
+    snapped = snap_to_phrase_grid(novelty)
+    assert section_starts(snapped) == [0, 41, 58, 72]
+    assert snapped[72] == 2.9 and snapped[73] == 2.8  # moved, not added
+    assert np.sort(snapped).tolist() == np.sort(novelty).tolist()
