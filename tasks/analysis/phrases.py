@@ -72,18 +72,20 @@ PHRASE_GRID_BARS = 4  # sections start on 4-bar phrase lines, counted from the f
 SNAP_SHARE = 0.7  # a phrase line this nearly as novel as a peak one bar off takes the peak
 
 
-def snap_to_phrase_grid(novelty: np.ndarray, grid: int = PHRASE_GRID_BARS,
-                        share: float = SNAP_SHARE) -> np.ndarray:
+def snap_to_phrase_grid(novelty: np.ndarray, bars_before: int = 0,
+                        grid: int = PHRASE_GRID_BARS, share: float = SNAP_SHARE) -> np.ndarray:
     """The novelty with each peak that lies one bar off the phrase grid moved onto the grid,
     when the phrase line there is nearly as novel (the phrase-length prior).
 
     A crash on the first bar of a section, or a fill in the last bar of the one before, makes
     the bars around a boundary differ from both neighbours, so the contrast can peak one bar
     early or late (tutorial_georgyporgy: 73 and 79 for 72 and 80). Boundaries are only moved,
-    never added: a phrase line without its own change stays no boundary."""
+    never added: a phrase line without its own change stays no boundary. The grid counts from
+    where the music starts: `bars_before` bars of it come before the first bar found (an intro
+    of off-beat hats that the tracker did not count)."""
     novelty = np.asarray(novelty, dtype=float)
     moved = novelty.copy()
-    on_grid = np.arange(len(novelty)) % grid == 0
+    on_grid = (np.arange(len(novelty)) + bars_before) % grid == 0
     for i in range(1, len(novelty) - 1):
         if on_grid[i] or novelty[i] < max(novelty[i - 1], novelty[i + 1]):
             continue
@@ -134,7 +136,9 @@ def segment(
         return [Section(0.0, float(duration_s))], []
     bar_end = _bar_end(downbeats, duration_s)
     bars = bar_features(features, downbeats, bar_end)
-    novelty = snap_to_phrase_grid(bar_novelty(bars, novelty_window))
+    bar_s = float(np.median(np.diff(downbeats))) if len(downbeats) > 1 else 0.0
+    before = int(round(max(downbeats[0] - music_start_s(features), 0.0) / bar_s)) if bar_s else 0
+    novelty = snap_to_phrase_grid(bar_novelty(bars, novelty_window), before)
     starts = section_starts(novelty, min_section_bars, novelty_threshold)
     floor = max(boundary_floor(novelty, novelty_threshold), 1e-9)
     edges_s = [float(downbeats[i]) for i in starts[1:]]
@@ -149,6 +153,12 @@ def segment(
             last = min(first + phrase_bars, b)
             phrases.append(Phrase(float(bar_times[first]), float(bar_times[last]), last - first, index))
     return sections, phrases
+
+
+def music_start_s(features: FrameFeatures, below_peak_db: float = 40.0) -> float:
+    """Where the music starts: the first frame within `below_peak_db` of the loudest."""
+    loud = np.flatnonzero(features.rms_db > float(features.rms_db.max()) - below_peak_db)
+    return float(loud[0] * features.hop_length / features.sample_rate) if len(loud) else 0.0
 
 
 def _bar_end(downbeats: np.ndarray, duration_s: float) -> float:

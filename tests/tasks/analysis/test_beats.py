@@ -260,3 +260,21 @@ def test_the_beat_level_stays_where_no_kit_says_otherwise():
     kit[np.round(beats[0::2] * fps).astype(int)] = 5.0  # a kick on every other beat only
     assert np.allclose(np.diff(beat_level(beats, kit, fps, 60, 200)), 1.0)  # halved
     assert np.array_equal(beat_level(beats, kit, fps, 90, 200), beats)  # 60 BPM is out of range
+
+
+def test_a_fast_song_halved_by_the_tracker_doubles_where_network_and_kit_both_hear_beats():
+    """Hydrogen's TR808 demo at 200 BPM: the tracker (75–165) takes 100; the network peaks
+    between its beats as on them, and a clap sits there. Loud 16th hats make the network
+    peak between the beats too, with nothing of the kit's body there: no doubling."""
+    from tasks.analysis.beats import beat_level
+
+    fps, beats = 43.0, 0.5 + 0.6 * np.arange(40)  # 100 BPM, truly 200
+    middles = beats[:-1] + 0.3
+    network = BeatActivation(spiky_activation(np.concatenate([beats, middles]), 26.0), None, FPS)
+    body = np.full(int(26 * fps), 0.01)
+    body[np.round(beats * fps).astype(int)] = 5.0  # kicks
+    clap = body.copy()
+    clap[np.round(middles * fps).astype(int)] = 2.0  # claps, lighter than the kicks
+    assert np.allclose(np.diff(beat_level(beats, clap, fps, 60, 200, network)), 0.3)
+    assert np.array_equal(beat_level(beats, body, fps, 60, 200, network), beats)  # hats only
+    assert np.array_equal(beat_level(beats, clap, fps, 60, 190, network), beats)  # out of range

@@ -75,3 +75,11 @@ def test_a_peak_one_bar_off_the_phrase_grid_moves_onto_a_nearly_as_novel_phrase_
     assert section_starts(snapped) == [0, 41, 58, 72]
     assert snapped[72] == 2.9 and snapped[73] == 2.8  # moved, not added
     assert np.sort(snapped).tolist() == np.sort(novelty).tolist()
+
+
+def test_the_phrase_grid_counts_from_where_the_music_starts():
+    """One bar of off-beat hats before the first bar found: phrase lines fall on 3, 7, 11…"""
+    novelty = np.full(40, 0.5)
+    novelty[[19, 20]] = [2.8, 2.9]
+    assert snap_to_phrase_grid(novelty, bars_before=1)[19] == 2.9
+    assert snap_to_phrase_grid(novelty, bars_before=0)[20] == 2.9  # 20 is a phrase line
