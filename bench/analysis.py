@@ -8,12 +8,15 @@ with only off-beat hats, drumless breaks), writes them as WAV, and analyses each
 - madmom DBN: madmom's own RNNDownBeatProcessor + DBNDownBeatTrackingProcessor on the file
 - librosa: beat_track; sections by agglomerative clustering given the true section count
 
-With `--corpus DIR` (a folder built by `../shared/eval/make_h2corpus.py DIR`: real, human-made
-songs with truth from their source files) the same table is printed for those songs too.
+With `--corpus DIR` (a folder built by `../shared/eval/make_h2corpus.py DIR` or
+`bench/make_midi_corpus.py DIR`, or both with `make corpus`: real, human-made songs with truth
+from their source files) the same table is printed for those songs too; repeat it for more
+corpora. A corpus that marks a held-out half (the MIDI one) gets a table per half.
 
 With a corpus, each song's beat / downbeat / section F follows (echelon and madmom alone).
 
-Usage: .venv/bin/python bench/analysis.py [--tracks 10] [--seed 2026] [--corpus DIR]
+Usage: .venv/bin/python bench/analysis.py [--tracks 10] [--seed 2026] [--corpus DIR ...]
+       make corpus && make bench   (both corpora, in corpus/h2 and corpus/midi)
 """
 
 from __future__ import annotations
@@ -170,6 +173,7 @@ class CorpusTrack:
     beats: np.ndarray
     downbeats: np.ndarray
     section_starts: np.ndarray | None  # phrase starts, the first one included; None: no truth
+    split: str = ""  # "dev" or "held-out" where the corpus marks them (bench/make_midi_corpus.py)
 
     @property
     def boundaries(self) -> np.ndarray | None:
@@ -182,7 +186,8 @@ def corpus_tracks(folder: Path) -> list[tuple[Path, CorpusTrack]]:
     truth = json.loads((folder / "truth.json").read_text())
     return [(folder / "tracks" / name,
              CorpusTrack(np.asarray(t["beats"], float), np.asarray(t["downbeats"], float),
-                         np.asarray(t["phrase_starts"], float) if "phrase_starts" in t else None))
+                         np.asarray(t["phrase_starts"], float) if "phrase_starts" in t else None,
+                         t.get("split", "")))
             for name, t in sorted(truth.items())]
 
 
@@ -258,10 +263,12 @@ def main() -> None:
     rows = report("generated house", tracks, methods)
     sets = [(tracks, rows)]
     for corpus in args.corpus:
-        songs = corpus_tracks(corpus)
-        real = report(f"real songs ({corpus})", songs, methods)
-        per_track(songs, real, ("echelon (madmom)", "madmom DBN alone"))
-        sets.append((songs, real))
+        tracks_of_corpus = corpus_tracks(corpus)
+        for split in sorted({t.split for _, t in tracks_of_corpus}):
+            songs = [(p, t) for p, t in tracks_of_corpus if t.split == split]
+            real = report(f"real songs ({corpus}{', ' + split if split else ''})", songs, methods)
+            per_track(songs, real, ("echelon (madmom)", "madmom DBN alone"))
+            sets.append((songs, real))
     confidence_split(sets)
     ours, ratio = rows["echelon (madmom)"], rows["echelon (madmom)"]["seconds"] / rows[
         "madmom DBN alone"]["seconds"]

@@ -12,8 +12,11 @@ Truth (pretty_midi reads the tempo map and time signatures): beats are the notat
 the bench's time). Songs in other meters (5/4, 6/4) are skipped, with the reason in
 `OUT/skipped.json`. There are no section marks in these files: the corpus has no section truth.
 
-OUT/tracks/*.wav and OUT/truth.json (`beats`, `downbeats`, `end`, `tempo`, `meter`, `source`)
-have the layout of `../shared/eval/make_h2corpus.py`'s, so `bench/analysis.py --corpus OUT`
+Every other song by name is marked `"split": "held-out"` (the others `"dev"`): the held-out
+half is kept out of every tuning decision, and bench/analysis.py reports the halves apart.
+
+OUT/tracks/*.wav and OUT/truth.json (`beats`, `downbeats`, `end`, `tempo`, `meter`, `source`,
+`split`) have the layout of `../shared/eval/make_h2corpus.py`'s, so `bench/analysis.py --corpus OUT`
 reads both.
 
 usage: .venv/bin/python bench/make_midi_corpus.py OUT [--seconds 60]
@@ -100,6 +103,10 @@ def main() -> int:
         truth[name] = song
         print(f"[{i}/{len(files)}] {name}: {song['tempo']:.0f} BPM {song['meter']}/4, "
               f"{len(song['beats'])} beats")
+    # Every other song by name is held out of every tuning decision (fixed before the first
+    # measurement on this corpus): bench/analysis.py reports the halves apart.
+    for i, name in enumerate(sorted(truth)):
+        truth[name]["split"] = "held-out" if i % 2 else "dev"
     (args.out / "truth.json").write_text(json.dumps(truth, indent=1))
     (args.out / "skipped.json").write_text(json.dumps(skipped, indent=1))
     print(f"{len(truth)} songs in {args.out}, {len(skipped)} skipped")

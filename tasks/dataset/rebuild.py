@@ -78,8 +78,9 @@ def storable_name(path: str) -> tuple[str, str | None]:
 # Raise it when a change to the analysis code changes what it finds for the same file and
 # config, so the nightly rebuild redoes the library with it. 2: bar-line votes by contrast, the
 # kick in the beat phase, beat and downbeat confidences. 3: the swing rule, a song's first beat
-# at 0 s kept, chroma at concert pitch.
-METHOD_VERSION = 3
+# at 0 s kept, chroma at concert pitch. 4: the start prior on the bar phase, doubling on the
+# beat network's evidence, sections snapped to the 4-bar phrase grid.
+METHOD_VERSION = 4
 
 
 def config_hash(config: AnalysisConfig) -> str:
