@@ -96,9 +96,9 @@ def main() -> int:
         try:
             song = midi_truth(midi, args.seconds)
             render(midi, args.out / "tracks" / name, args.seconds)
-        except (ValueError, OSError, subprocess.SubprocessError) as error:
-            skipped[name] = str(error)
-            print(f"[{i}/{len(files)}] {name}: skipped ({error})")
+        except Exception as error:  # noqa: BLE001 — a broken file is skipped, with its reason
+            skipped[name] = str(error) or type(error).__name__
+            print(f"[{i}/{len(files)}] {name}: skipped ({skipped[name]})")
             continue
         truth[name] = song
         print(f"[{i}/{len(files)}] {name}: {song['tempo']:.0f} BPM {song['meter']}/4, "

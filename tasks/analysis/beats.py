@@ -137,6 +137,9 @@ def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
     middles = 0.5 * (beats[:-1] + beats[1:])
     doubled = np.sort(np.concatenate([beats, middles]))
     can_double = 60.0 / (period / 2) <= max_bpm * RANGE_SLACK
+    # Before the no-kit test: at 190–200 BPM a kit's onsets are dense enough that its median
+    # looks like a floor (Hydrogen's Diddley at 192), and without any kit the network's own
+    # evidence is the best there is.
     if can_double and activation is not None:
         network = maximum_filter1d(activation.beat.astype(np.float64), size=5)
         frames = np.clip(np.round(np.stack([beats[:-1], middles]) * activation.fps).astype(int),
@@ -487,7 +490,6 @@ def heard_span(act: np.ndarray, fps: float) -> tuple[float, float] | None:
     if len(heard) == 0:
         return None
     return heard[0] / fps, heard[-1] / fps
-
 
 
 def _bar_line_novelty(beats: np.ndarray, features: np.ndarray, fps: float, beats_per_bar: int) -> list[float]:

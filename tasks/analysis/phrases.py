@@ -68,7 +68,7 @@ def bar_novelty(bars: np.ndarray, window: int = 4) -> np.ndarray:
     return novelty
 
 
-PHRASE_GRID_BARS = 4  # sections start on 4-bar phrase lines, counted from the first bar
+PHRASE_GRID_BARS = 4  # sections start on 4-bar phrase lines, counted from the music's start
 SNAP_SHARE = 0.7  # a phrase line this nearly as novel as a peak one bar off takes the peak
 
 
