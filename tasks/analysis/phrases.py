@@ -96,10 +96,12 @@ def snap_to_phrase_grid(novelty: np.ndarray, bars_before: int = 0,
 
 
 def section_starts(novelty: np.ndarray, min_bars: int = 4, threshold: float = 2.0,
-                   relative: float = 0.1) -> list[int]:
+                   relative: float = 0.1, bars_before: int = 0) -> list[int]:
     """Bar indices where sections start (0 is always one): peaks of the novelty that clear an
     absolute floor and a share of the strongest change, strongest first, at least `min_bars`
-    apart and from either end of the track."""
+    apart and from either end of the track. The track starts `bars_before` bars before the
+    first bar found (see `snap_to_phrase_grid`): a 4-bar intro whose first bar the tracker
+    missed is still 4 bars long."""
     if len(novelty) == 0:
         return []
     floor = boundary_floor(novelty, threshold, relative)
@@ -109,9 +111,10 @@ def section_starts(novelty: np.ndarray, min_bars: int = 4, threshold: float = 2.
         if novelty[i] < floor:
             break
         lo, hi = max(0, i - radius), min(len(novelty), i + radius + 1)
-        if novelty[i] < novelty[lo:hi].max() or not min_bars <= i <= len(novelty) - min_bars:
+        if novelty[i] < novelty[lo:hi].max() \
+                or not (min_bars <= i + bars_before and i <= len(novelty) - min_bars):
             continue
-        if all(abs(int(i) - s) >= min_bars for s in starts):
+        if all(abs(int(i) - s) + (bars_before if s == 0 else 0) >= min_bars for s in starts):
             starts.append(int(i))
     return sorted(starts)
 
@@ -139,7 +142,7 @@ def segment(
     bar_s = float(np.median(np.diff(downbeats))) if len(downbeats) > 1 else 0.0
     before = int(round(max(downbeats[0] - music_start_s(features), 0.0) / bar_s)) if bar_s else 0
     novelty = snap_to_phrase_grid(bar_novelty(bars, novelty_window), before)
-    starts = section_starts(novelty, min_section_bars, novelty_threshold)
+    starts = section_starts(novelty, min_section_bars, novelty_threshold, bars_before=before)
     floor = max(boundary_floor(novelty, novelty_threshold), 1e-9)
     edges_s = [float(downbeats[i]) for i in starts[1:]]
     strengths = [0.0] + [float(novelty[i] / floor) for i in starts[1:]]

@@ -83,3 +83,12 @@ def test_the_phrase_grid_counts_from_where_the_music_starts():
     novelty[[19, 20]] = [2.8, 2.9]
     assert snap_to_phrase_grid(novelty, bars_before=1)[19] == 2.9
     assert snap_to_phrase_grid(novelty, bars_before=0)[20] == 2.9  # 20 is a phrase line
+
+
+def test_an_intro_whose_first_bar_was_missed_still_ends_four_bars_in():
+    """GM_kit_demo3 in one render: its first beat at 0 s missed, the first bar found is the
+    song's second, and the 4-bar intro's boundary sits at index 3."""
+    novelty = np.full(12, 0.5)
+    novelty[3] = 5.0
+    assert section_starts(novelty) == [0]  # three bars from the start as far as it knows
+    assert section_starts(novelty, bars_before=1) == [0, 3]
