@@ -475,11 +475,18 @@ START_VOTE = 0.65
 
 
 def start_prior(beats: np.ndarray, activation: BeatActivation, beats_per_bar: int) -> np.ndarray:
-    """(beats_per_bar,) START_VOTE on the phase of the first beat heard, 0 elsewhere."""
+    """(beats_per_bar,) START_VOTE on the phase of the beat the music starts in, 0 elsewhere:
+    the last beat on or before the first sound (a quarter beat's slack), so an intro that
+    opens on an off-beat hat starts in the bar of the beat before it; where that beat is
+    before the grid's first (a grid that missed the intro), counted back by the period."""
     prior = np.zeros(beats_per_bar)
     heard = heard_span(activation.beat, activation.fps)
-    if heard is not None and len(beats):
-        prior[int(np.argmin(np.abs(beats - heard[0]))) % beats_per_bar] = START_VOTE
+    if heard is not None and len(beats) > 1:
+        period = float(np.median(np.diff(beats)))
+        start = heard[0] + 0.25 * period
+        first = int(np.searchsorted(beats, start, side="right")) - 1 if start >= beats[0] \
+            else int(np.floor((start - beats[0]) / period))
+        prior[first % beats_per_bar] = START_VOTE
     return prior
 
 

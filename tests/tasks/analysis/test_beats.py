@@ -99,6 +99,16 @@ def test_a_near_tie_goes_to_the_first_beat_heard_and_a_sure_network_keeps_its_ph
     assert bar_phase(beats, _network_torn_between(beats, 1, 0, 0.6), [], None) == 1
 
 
+def test_the_music_starts_in_the_beat_before_an_off_beat_hat_even_one_the_grid_missed():
+    from tasks.analysis.beats import start_prior
+
+    beats = 0.6 + 0.48 * np.arange(40)
+    hats = BeatActivation(spiky_activation([0.36, *beats], 20.0), None, FPS)  # first: 0.12 + ½
+    assert np.argmax(start_prior(beats, hats, 4)) == 3  # the missed beat at 0.12 s, counted back
+    on_time = BeatActivation(spiky_activation(beats[1:] + 0.24, 20.0), None, FPS)
+    assert np.argmax(start_prior(beats, on_time, 4)) == 1  # the off-beat after beat 1
+
+
 def _bar_changes(beats: np.ndarray, fps: float, line_phase: int, strength: float) -> np.ndarray:
     """A cue whose value changes by `strength` across bar lines placed at `line_phase`."""
     cue = np.zeros((1, int((beats[-1] + 1) * fps)))
