@@ -127,10 +127,9 @@ def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
     if len(beats) < 8:
         return beats
     period = float(np.median(np.diff(beats)))
-    peak = maximum_filter1d(body.astype(np.float64), size=5)
 
     def strength(times: np.ndarray) -> np.ndarray:
-        return peak[np.clip(np.round(times * fps).astype(int), 0, len(peak) - 1)]
+        return peak_at(body, times, fps)
 
     on_beats = strength(beats)
     even, odd = on_beats[0::2].mean(), on_beats[1::2].mean()
@@ -141,17 +140,23 @@ def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
     # looks like a floor (Hydrogen's Diddley at 192), and without any kit the network's own
     # evidence is the best there is.
     if can_double and activation is not None:
-        network = maximum_filter1d(activation.beat.astype(np.float64), size=5)
-        frames = np.clip(np.round(np.stack([beats[:-1], middles]) * activation.fps).astype(int),
-                         0, len(network) - 1)
-        if network[frames[1]].mean() >= NETWORK_DOUBLE_SHARE * network[frames[0]].mean() > 0 \
+        network_on = peak_at(activation.beat, beats[:-1], activation.fps).mean()
+        network_between = peak_at(activation.beat, middles, activation.fps).mean()
+        if network_between >= NETWORK_DOUBLE_SHARE * network_on > 0 \
                 and strength(middles).mean() >= BODY_DOUBLE_SHARE * on_beats.mean():
             return doubled
-    if max(even, odd) <= 2.0 * float(np.median(peak)):
+    if max(even, odd) <= 2.0 * float(np.median(maximum_filter1d(body, size=5))):
         return beats  # no kit on the grid (a pad, a voice, hats alone): nothing to go by
     if 60.0 / (2 * period) >= min_bpm and min(even, odd) <= HALVE_SHARE * max(even, odd):
         return beats[0::2] if even >= odd else beats[1::2]
     return beats
+
+
+def peak_at(signal: np.ndarray, times: np.ndarray, fps: float) -> np.ndarray:
+    """(len(times),) the strongest value of `signal` within ±2 frames of each time: onsets and
+    network peaks land a frame or two off a fitted grid."""
+    peak = maximum_filter1d(np.asarray(signal, dtype=np.float64), size=5)
+    return peak[np.clip(np.round(np.asarray(times) * fps).astype(int), 0, len(peak) - 1)]
 
 
 def fit_grid(activation: BeatActivation, seed: np.ndarray, tempo_tolerance: float = 0.04,
@@ -449,9 +454,8 @@ def bar_phase_scores(beats: np.ndarray, activation: BeatActivation,
     if activation.downbeat is not None:
         # The strongest activation within ±2 frames of each beat; the share of it that the
         # network calls a downbeat, so that loud beats (claps on 2 and 4) do not win by volume.
-        frames = np.clip(np.round(beats * activation.fps).astype(int), 0, len(activation.beat) - 1)
-        down = maximum_filter1d(activation.downbeat, size=5)[frames]
-        any_beat = maximum_filter1d(activation.beat, size=5)[frames]
+        down = peak_at(activation.downbeat, beats, activation.fps)
+        any_beat = peak_at(activation.beat, beats, activation.fps)
         votes.append([down[p::beats_per_bar].sum() / (any_beat[p::beats_per_bar].sum() + 1e-9)
                       for p in range(beats_per_bar)])
     if feature_fps:
