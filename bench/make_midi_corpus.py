@@ -19,7 +19,11 @@ OUT/tracks/*.wav and OUT/truth.json (`beats`, `downbeats`, `end`, `tempo`, `mete
 `split`) have the layout of `../shared/eval/make_h2corpus.py`'s, so `bench/analysis.py --corpus OUT`
 reads both.
 
-usage: .venv/bin/python bench/make_midi_corpus.py OUT [--seconds 60]
+With `--tempo-factor F --dev-only` the development half only, every tempo scaled by F (a
+tempo that leaves 57–205 BPM skips the song): development material at tempi the songs do not
+have (fast and slow music is where trackers slip an octave), with the held-out half untouched.
+
+usage: .venv/bin/python bench/make_midi_corpus.py OUT [--seconds 60] [--tempo-factor F --dev-only]
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ SOURCES = {"/usr/share/games/openttd/baseset/openmsx": "openmsx",
 SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
 SAMPLE_RATE = 44100
 METERS = (3, 4)  # numerators over a quarter-note denominator that the analysis models
+SCALED_BPM = (57.0, 205.0)  # a scaled song's tempi stay within the analysis's range (60–200)
 
 
 def midi_truth(path: Path, seconds: float) -> dict:
@@ -63,6 +68,26 @@ def midi_truth(path: Path, seconds: float) -> dict:
             "source": str(path)}
 
 
+def scaled_midi(path: Path, factor: float, out: Path) -> Path:
+    """A copy of the MIDI file at `factor` times its tempo (every tempo change scaled), in
+    `out`; raises ValueError when a tempo leaves SCALED_BPM."""
+    import mido
+
+    song = mido.MidiFile(str(path))
+    tempi = [m for track in song.tracks for m in track if m.type == "set_tempo"]
+    if not tempi:  # the MIDI default, 120 BPM, made explicit so that it can be scaled
+        tempi = [mido.MetaMessage("set_tempo", tempo=500_000, time=0)]
+        song.tracks[0].insert(0, tempi[0])
+    for message in tempi:
+        message.tempo = int(round(message.tempo / factor))
+        bpm = mido.tempo2bpm(message.tempo)
+        if not SCALED_BPM[0] <= bpm <= SCALED_BPM[1]:
+            raise ValueError(f"{bpm:.0f} BPM at {factor}x")
+    target = out / path.name
+    song.save(str(target))
+    return target
+
+
 def render(midi: Path, wav: Path, seconds: float) -> None:
     """The MIDI file through fluidsynth, cut to `seconds`, as a 16-bit WAV."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,6 +106,10 @@ def main() -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--seconds", type=float, default=60.0,
                         help="cut every song here (default 60)")
+    parser.add_argument("--tempo-factor", type=float, default=1.0,
+                        help="scale every song's tempo by this (development variants)")
+    parser.add_argument("--dev-only", action="store_true",
+                        help="only the development half (never render the held-out songs)")
     args = parser.parse_args()
     missing = [tool for tool in ("fluidsynth",) if shutil.which(tool) is None]
     missing += [f for f in (SOUNDFONT, *SOURCES) if not Path(f).exists()]
@@ -89,24 +118,37 @@ def main() -> int:
         return 2
     (args.out / "tracks").mkdir(parents=True, exist_ok=True)
     truth, skipped = {}, {}
-    files = [(prefix, p) for source, prefix in SOURCES.items()
-             for p in sorted(Path(source).glob("*.mid"))]
-    for i, (prefix, midi) in enumerate(files, 1):
-        name = f"{prefix}_{midi.stem}.wav"
+    files = {f"{prefix}_{midi.stem}.wav": midi for source, prefix in SOURCES.items()
+             for midi in sorted(Path(source).glob("*.mid"))}
+    # The split is made on the songs at their own tempi (the meter decides which are kept), so
+    # a tempo variant's development half is the corpus's.
+    for name, midi in files.items():
         try:
-            song = midi_truth(midi, args.seconds)
-            render(midi, args.out / "tracks" / name, args.seconds)
+            truth[name] = midi_truth(midi, args.seconds)
         except Exception as error:  # noqa: BLE001 — a broken file is skipped, with its reason
             skipped[name] = str(error) or type(error).__name__
-            print(f"[{i}/{len(files)}] {name}: skipped ({skipped[name]})")
-            continue
-        truth[name] = song
-        print(f"[{i}/{len(files)}] {name}: {song['tempo']:.0f} BPM {song['meter']}/4, "
-              f"{len(song['beats'])} beats")
     # Every other song by name is held out of every tuning decision (fixed before the first
     # measurement on this corpus): bench/analysis.py reports the halves apart.
     for i, name in enumerate(sorted(truth)):
         truth[name]["split"] = "held-out" if i % 2 else "dev"
+    if args.dev_only:
+        truth = {name: song for name, song in truth.items() if song["split"] == "dev"}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, name in enumerate(sorted(truth), 1):
+            midi, split = files[name], truth[name]["split"]
+            try:
+                if args.tempo_factor != 1.0:
+                    midi = scaled_midi(midi, args.tempo_factor, Path(tmp))
+                    truth[name] = {**midi_truth(midi, args.seconds), "split": split}
+                render(midi, args.out / "tracks" / name, args.seconds)
+            except Exception as error:  # noqa: BLE001
+                skipped[name] = str(error) or type(error).__name__
+                del truth[name]
+                print(f"[{i}] {name}: skipped ({skipped[name]})")
+                continue
+            song = truth[name]
+            print(f"[{i}] {name}: {song['tempo']:.0f} BPM {song['meter']}/4, "
+                  f"{len(song['beats'])} beats")
     (args.out / "truth.json").write_text(json.dumps(truth, indent=1))
     (args.out / "skipped.json").write_text(json.dumps(skipped, indent=1))
     print(f"{len(truth)} songs in {args.out}, {len(skipped)} skipped")

@@ -79,8 +79,9 @@ def storable_name(path: str) -> tuple[str, str | None]:
 # config, so the nightly rebuild redoes the library with it. 2: bar-line votes by contrast, the
 # kick in the beat phase, beat and downbeat confidences. 3: the swing rule, a song's first beat
 # at 0 s kept, chroma at concert pitch. 4: the start prior on the bar phase, doubling on the
-# beat network's evidence, sections snapped to the 4-bar phrase grid.
-METHOD_VERSION = 4
+# beat network's evidence, sections snapped to the 4-bar phrase grid. 5: swing support averaged
+# over the votes, no doubling on a pulse weaker than the network's strongest.
+METHOD_VERSION = 5
 
 
 def config_hash(config: AnalysisConfig) -> str:
