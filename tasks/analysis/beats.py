@@ -85,7 +85,10 @@ def track_beats(
         activation, seed, tempo_tolerance=tempo_tolerance,
         kick=(kick, feature_fps) if kick is not None and feature_fps else None)
     if body is not None and feature_fps and bpm_range is not None:
-        beats = beat_level(beats, body, feature_fps, *bpm_range, activation=activation)
+        bar_evidence = bar_phase_scores(beats, activation, bar_cues, feature_fps, 4) \
+            if beats_per_bar == 4 and len(beats) >= 8 else None
+        beats = beat_level(beats, body, feature_fps, *bpm_range, activation=activation,
+                           bar_evidence=bar_evidence)
     if len(beats) == 0:
         return BeatTrack(beats, np.zeros(0, int), 0.0, activation, beats_per_bar=beats_per_bar)
     evidence = bar_phase_scores(beats, activation, bar_cues, feature_fps, beats_per_bar)
@@ -99,31 +102,43 @@ def track_beats(
 
 
 HALVE_SHARE = 0.15  # one of two alternate beats this weak against the other: it is not a beat
-# The beat network peaks this strongly between the grid's beats as on them: it hears a beat
-# there (the tracker's bounded range halved a fast song). The network hardly peaks on 8ths
-# at the right level: under 0.35 on the Hydrogen songs at their own tempi and on 16 of 19
-# OpenTTD and Planet Blupi development songs; 0.75–1.15 on Hydrogen songs rendered at
-# 160–200 BPM.
-NETWORK_DOUBLE_SHARE = 0.75
-# ...and the kit's body is there too, if lighter: a snare or clap on 2 and 4 is lighter than
-# a kick in the low bands. Loud 16th hats alone make the network peak between the beats too,
-# with no body there. (Body alone is no evidence: a swing or jazz pattern puts snares and
-# kicks between the beats, GM_kit_Jazzy 2.2× the body on its beats.)
+# Doubling needs the kit's body between the grid's beats, if lighter than on them (a snare or
+# clap on 2 and 4 is lighter than a kick in the low bands; loud 16th hats alone make the
+# network peak between the beats with no body there). Body alone is no evidence: a swing or
+# jazz pattern puts snares and kicks between the beats, GM_kit_Jazzy 2.2× its body on them.
 BODY_DOUBLE_SHARE = 0.3
+# In 4/4 the bar says which level is the beat: at half tempo a "bar" of four beats holds two
+# true bars, and the bar-line evidence (downbeat network, harmony, timbre, bass) cannot tell
+# its beat 1 from its beat 3. The lead of the best bar phase over the one two beats away, in
+# the votes' units (`bar_phase_scores`): 0.08–0.63 on the 9 development songs that the tracker
+# halved (OpenTTD and Planet Blupi songs at 1.5× their tempo, Hydrogen's at 1.6×), 1.44–2.75 on
+# the 9 at 85–100 BPM it had right (3 generated among them; 2 Planet Blupi songs at 96–100
+# whose 8ths the network hears as loudly as their beats, which the previous rule doubled).
+HALF_BAR_LEAD = 1.0
+# ...and the network hears something halfway: at least this share of its strongest pulse
+# within the beat (0.32–1.00 on those halved songs).
+NETWORK_HALFWAY_SHARE = 0.25
+# Without bar evidence (3/4, or no cues) the network alone must peak halfway about as
+# strongly as on the beat: 0.75–1.15 on Hydrogen songs rendered at 160–200 BPM, under 0.35 on
+# the Hydrogen songs at their own tempi.
+NETWORK_DOUBLE_SHARE = 0.75
 RANGE_SLACK = 1.02  # a grid's tempo a hair above max_bpm is still max_bpm (200 BPM songs)
+PULSE_STEPS = 25  # the network's pulse within a beat, sampled at 1/25 of a beat
 
 
 def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
-               max_bpm: float, activation: BeatActivation | None = None) -> np.ndarray:
+               max_bpm: float, activation: BeatActivation | None = None,
+               bar_evidence: np.ndarray | None = None) -> np.ndarray:
     """The grid at double or half its tempo when the music says so, within [min_bpm, max_bpm].
 
     Trackers slip an octave: fast music (drum & bass at 174, a 200 BPM ragtime) comes out at
-    half tempo, slow music with busy hats at double. Double: the beat network (`activation`)
-    peaks between the beats as strongly as on them, and the body of the kit — kick, snare and
-    bass, the onsets below the hats (`body`) — is there too. Halve: at double tempo every
-    other beat holds only hats, so one of the two alternate sets of beats is nearly empty of
-    body. Hats never count, so 16th-note hats cannot pull the level up. A level outside the
-    range is never chosen."""
+    half tempo, slow music with busy hats at double. Double: the body of the kit — kick, snare
+    and bass, the onsets below the hats (`body`) — is between the beats too, the beat network
+    (`activation`) peaks there, on the beat or halfway at its strongest (not on a swung 8th),
+    and in 4/4 the bar (`bar_evidence`: `bar_phase_scores` at this level) cannot tell beat 1
+    from beat 3. Halve: at double tempo every other beat holds only hats, so one of the two
+    alternate sets of beats is nearly empty of body. Hats never count, so 16th-note hats
+    cannot pull the level up. A level outside the range is never chosen."""
     if len(beats) < 8:
         return beats
     period = float(np.median(np.diff(beats)))
@@ -134,21 +149,14 @@ def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
     on_beats = strength(beats)
     even, odd = on_beats[0::2].mean(), on_beats[1::2].mean()
     middles = 0.5 * (beats[:-1] + beats[1:])
-    doubled = np.sort(np.concatenate([beats, middles]))
     can_double = 60.0 / (period / 2) <= max_bpm * RANGE_SLACK
     # Before the no-kit test: at 190–200 BPM a kit's onsets are dense enough that its median
     # looks like a floor (Hydrogen's Diddley at 192), and without any kit the network's own
     # evidence is the best there is.
-    if can_double and activation is not None:
-        network_on = peak_at(activation.beat, beats[:-1], activation.fps).mean()
-        network_between = peak_at(activation.beat, middles, activation.fps).mean()
-        # Against the network's strongest pulse within the beat, not only the beat's own: a
-        # swing's late 8th can out-peak both (GM_kit_Jazzy: on the beat 0.46 of the swung
-        # 8th, halfway 0.35), and halfway is then no beat of its own.
-        strongest = max(network_on, network_pulse(activation, beats).max())
-        if network_between >= NETWORK_DOUBLE_SHARE * strongest > 0 \
-                and strength(middles).mean() >= BODY_DOUBLE_SHARE * on_beats.mean():
-            return doubled
+    if can_double and activation is not None \
+            and strength(middles).mean() >= BODY_DOUBLE_SHARE * on_beats.mean() \
+            and _network_hears_a_double(activation, beats, middles, bar_evidence):
+        return np.sort(np.concatenate([beats, middles]))
     if max(even, odd) <= 2.0 * float(np.median(maximum_filter1d(body, size=5))):
         return beats  # no kit on the grid (a pad, a voice, hats alone): nothing to go by
     if 60.0 / (2 * period) >= min_bpm and min(even, odd) <= HALVE_SHARE * max(even, odd):
@@ -156,12 +164,32 @@ def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
     return beats
 
 
-def network_pulse(activation: BeatActivation, beats: np.ndarray, steps: int = 25) -> np.ndarray:
-    """(steps,) the beat network's mean peak at each fraction of a beat after the grid's beats:
-    its activation folded over one beat."""
+def _network_hears_a_double(activation: BeatActivation, beats: np.ndarray,
+                            middles: np.ndarray, bar_evidence: np.ndarray | None) -> bool:
+    """The beat network's side of doubling (see `beat_level`)."""
+    pulse = network_pulse(activation, beats)
+    strongest = max(float(pulse.max()), peak_at(activation.beat, beats[:-1], activation.fps).mean())
+    if strongest <= 0:
+        return False
+    # A swing's late 8th can out-peak the beat and halfway both (GM_kit_Jazzy: on the beat 0.46
+    # of the swung 8th, halfway 0.35): then halfway is no beat of its own.
+    at = int(np.argmax(pulse)) / PULSE_STEPS
+    if min(at, abs(at - 0.5), 1.0 - at) > 2.0 / PULSE_STEPS:
+        return False
+    halfway = peak_at(activation.beat, middles, activation.fps).mean() / strongest
+    if bar_evidence is not None and len(bar_evidence) == 4:
+        best = int(np.argmax(bar_evidence))
+        lead = bar_evidence[best] - bar_evidence[(best + 2) % 4]
+        return lead < HALF_BAR_LEAD and halfway >= NETWORK_HALFWAY_SHARE
+    return halfway >= NETWORK_DOUBLE_SHARE
+
+
+def network_pulse(activation: BeatActivation, beats: np.ndarray) -> np.ndarray:
+    """(PULSE_STEPS,) the beat network's mean peak at each fraction of a beat after the grid's
+    beats: its activation folded over one beat."""
     period = float(np.median(np.diff(beats)))
     return np.array([peak_at(activation.beat, beats[:-1] + f * period, activation.fps).mean()
-                     for f in np.arange(steps) / steps])
+                     for f in np.arange(PULSE_STEPS) / PULSE_STEPS])
 
 
 def peak_at(signal: np.ndarray, times: np.ndarray, fps: float) -> np.ndarray:

@@ -279,7 +279,7 @@ def test_the_beat_level_stays_where_no_kit_says_otherwise():
 
 def test_a_fast_song_halved_by_the_tracker_doubles_where_network_and_kit_both_hear_beats():
     """Hydrogen's TR808 demo at 200 BPM: the tracker (75–165) takes 100; the network peaks
-    between its beats as on them, and a clap sits there. Loud 16th hats make the network
+    between its beats, and a clap sits there. Loud 16th hats make the network
     peak between the beats too, with nothing of the kit's body there: no doubling."""
     from tasks.analysis.beats import beat_level
 
@@ -293,6 +293,15 @@ def test_a_fast_song_halved_by_the_tracker_doubles_where_network_and_kit_both_he
     assert np.allclose(np.diff(beat_level(beats, clap, fps, 60, 200, network)), 0.3)
     assert np.array_equal(beat_level(beats, body, fps, 60, 200, network), beats)  # hats only
     assert np.array_equal(beat_level(beats, clap, fps, 60, 190, network), beats)  # out of range
+    # 4/4: a network that hears the halfway beats only faintly still doubles where the bar
+    # cannot tell its beat 1 from its beat 3 (two true bars in one), never where it can
+    faint = BeatActivation(np.maximum(spiky_activation(beats, 26.0),
+                                      spiky_activation(middles, 26.0, 0.4)), None, FPS)
+    halves = np.array([1.0, -0.8, 0.6, -0.8])  # bar phases 0 and 2 nearly alike
+    bar = np.array([1.5, -0.5, -0.5, -0.5])  # a clear bar line every fourth beat
+    assert np.allclose(np.diff(beat_level(beats, clap, fps, 60, 200, faint, halves)), 0.3)
+    assert np.array_equal(beat_level(beats, clap, fps, 60, 200, faint, bar), beats)
+    assert np.array_equal(beat_level(beats, clap, fps, 60, 200, faint), beats)  # 3/4: 0.75
     # swing: the network's strongest pulse is the late 8th; halfway it peaks as high as on the
     # beat, yet far below that 8th (GM_kit_Jazzy): no beat of its own, no doubling
     swing = np.maximum(spiky_activation(np.concatenate([beats, middles]), 26.0, 0.5),
