@@ -85,10 +85,14 @@ def track_beats(
         activation, seed, tempo_tolerance=tempo_tolerance,
         kick=(kick, feature_fps) if kick is not None and feature_fps else None)
     if body is not None and feature_fps and bpm_range is not None:
-        bar_evidence = bar_phase_scores(beats, activation, bar_cues, feature_fps, 4) \
-            if beats_per_bar == 4 and len(beats) >= 8 else None
-        beats = beat_level(beats, body, feature_fps, *bpm_range, activation=activation,
-                           bar_evidence=bar_evidence)
+        four = beats_per_bar == 4 and len(beats) >= 16
+        beats = beat_level(
+            beats, body, feature_fps, *bpm_range, activation=activation,
+            bar_evidence=bar_phase_scores(beats, activation, bar_cues, feature_fps, 4)
+            if four else None,
+            two_bar_evidence=[bar_phase_scores(part, activation, bar_cues, feature_fps, 8)
+                              for part in (beats, *_halves(beats, 8))]
+            + [bar_phase_scores(beats, activation, (), feature_fps, 8)] if four else None)
     if len(beats) == 0:
         return BeatTrack(beats, np.zeros(0, int), 0.0, activation, beats_per_bar=beats_per_bar)
     evidence = bar_phase_scores(beats, activation, bar_cues, feature_fps, beats_per_bar)
@@ -99,6 +103,13 @@ def track_beats(
     tempo = 60.0 / float(np.median(np.diff(beats))) if len(beats) > 1 else 0.0
     return BeatTrack(beats, positions.astype(int), tempo, activation, beat_confidence,
                      float(np.clip(evidence[phase] - runner_up, 0.0, 1.0)), beats_per_bar)
+
+
+def _halves(beats: np.ndarray, period: int) -> list[np.ndarray]:
+    """The beats in two halves, split on a multiple of `period` beats so that phases counted
+    from each half's first beat agree."""
+    cut = max(period, (len(beats) // 2) // period * period)
+    return [beats[:cut], beats[cut:]]
 
 
 HALVE_SHARE = 0.15  # one of two alternate beats this weak against the other: it is not a beat
@@ -115,10 +126,24 @@ BODY_DOUBLE_SHARE = 0.3
 # the 9 at 85–100 BPM it had right (3 generated among them; 2 Planet Blupi songs at 96–100
 # whose 8ths the network hears as loudly as their beats, which the previous rule doubled).
 HALF_BAR_LEAD = 1.0
+# The same at double tempo: a "bar" of four beats is half a true bar, and the evidence tells
+# the bar lines of alternate "bars" apart (beat 1 from beat 3 of the true bar); each half of
+# the track leans the same way by at least half that (cues that barely move have large
+# contrasts by chance: equal clicks lead 1.1 over the whole track, 0.0 and 3.0 in its halves,
+# one bar's fade-out doing it all). The lead of the best of 8 phases over the one four
+# beats away, whole track: 1.13–3.67 on 13 of 18 development songs at 57–75 BPM read at double
+# (the other 5: 0.03–0.70), at most 0.89 on the 33 read right at 118–163 BPM (generated,
+# Hydrogen and MIDI dev songs, some at 1.5×).
+TWO_BAR_LEAD = HALF_BAR_LEAD
+# ...and the downbeat network itself leans that way: a bass line or chords that repeat every
+# two bars make the cues alone tell alternate bars apart at the right tempo (a 4-note bass
+# cycle: cues lead 2.2, the network 0.0). The network's own lead on the 12 of those 13 songs
+# that keep it: 0.60–2.44.
+TWO_BAR_NETWORK_LEAD = 0.5
 # ...and the network hears something halfway: at least this share of its strongest pulse
 # within the beat (0.32–1.00 on those halved songs).
 NETWORK_HALFWAY_SHARE = 0.25
-# Without bar evidence (3/4, or no cues) the network alone must peak halfway about as
+# Without bar evidence (3/4) the network alone must peak halfway about as
 # strongly as on the beat: 0.75–1.15 on Hydrogen songs rendered at 160–200 BPM, under 0.35 on
 # the Hydrogen songs at their own tempi.
 NETWORK_DOUBLE_SHARE = 0.75
@@ -128,7 +153,8 @@ PULSE_STEPS = 25  # the network's pulse within a beat, sampled at 1/25 of a beat
 
 def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
                max_bpm: float, activation: BeatActivation | None = None,
-               bar_evidence: np.ndarray | None = None) -> np.ndarray:
+               bar_evidence: np.ndarray | None = None,
+               two_bar_evidence: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """The grid at double or half its tempo when the music says so, within [min_bpm, max_bpm].
 
     Trackers slip an octave: fast music (drum & bass at 174, a 200 BPM ragtime) comes out at
@@ -136,8 +162,11 @@ def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
     and bass, the onsets below the hats (`body`) — is between the beats too, the beat network
     (`activation`) peaks there, on the beat or halfway at its strongest (not on a swung 8th),
     and in 4/4 the bar (`bar_evidence`: `bar_phase_scores` at this level) cannot tell beat 1
-    from beat 3. Halve: at double tempo every other beat holds only hats, so one of the two
-    alternate sets of beats is nearly empty of body. Hats never count, so 16th-note hats
+    from beat 3. Halve: in 4/4 the bar evidence tells alternate bars apart
+    (`two_bar_evidence`: `bar_phase_scores` over 8 beats for the whole track, for each half,
+    which must lean the same way at least half as clearly, and for the downbeat network
+    alone, which must lean that way too), or at double tempo every other
+    beat holds only hats, so one of the two alternate sets of beats is nearly empty of body. Hats never count, so 16th-note hats
     cannot pull the level up. A level outside the range is never chosen."""
     if len(beats) < 8:
         return beats
@@ -157,9 +186,17 @@ def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
             and strength(middles).mean() >= BODY_DOUBLE_SHARE * on_beats.mean() \
             and _network_hears_a_double(activation, beats, middles, bar_evidence):
         return np.sort(np.concatenate([beats, middles]))
+    can_halve = 60.0 / (2 * period) >= min_bpm
+    if can_halve and two_bar_evidence and len(two_bar_evidence) == 4 \
+            and all(len(e) == 8 for e in two_bar_evidence):
+        best = int(np.argmax(two_bar_evidence[0]))
+        whole, *halves, network = [e[best] - e[(best + 4) % 8] for e in two_bar_evidence]
+        if whole >= TWO_BAR_LEAD and min(halves) >= TWO_BAR_LEAD / 2 \
+                and network >= TWO_BAR_NETWORK_LEAD:
+            return beats[0::2] if even >= odd else beats[1::2]  # the kit's body on the beat
     if max(even, odd) <= 2.0 * float(np.median(maximum_filter1d(body, size=5))):
         return beats  # no kit on the grid (a pad, a voice, hats alone): nothing to go by
-    if 60.0 / (2 * period) >= min_bpm and min(even, odd) <= HALVE_SHARE * max(even, odd):
+    if can_halve and min(even, odd) <= HALVE_SHARE * max(even, odd):
         return beats[0::2] if even >= odd else beats[1::2]
     return beats
 
@@ -167,8 +204,8 @@ def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
 def _network_hears_a_double(activation: BeatActivation, beats: np.ndarray,
                             middles: np.ndarray, bar_evidence: np.ndarray | None) -> bool:
     """The beat network's side of doubling (see `beat_level`)."""
-    pulse = network_pulse(activation, beats)
-    strongest = max(float(pulse.max()), peak_at(activation.beat, beats[:-1], activation.fps).mean())
+    pulse = network_pulse(activation, beats)  # pulse[0] is the beats' own
+    strongest = float(pulse.max())
     if strongest <= 0:
         return False
     # A swing's late 8th can out-peak the beat and halfway both (GM_kit_Jazzy: on the beat 0.46

@@ -80,7 +80,8 @@ def storable_name(path: str) -> tuple[str, str | None]:
 # kick in the beat phase, beat and downbeat confidences. 3: the swing rule, a song's first beat
 # at 0 s kept, chroma at concert pitch. 4: the start prior on the bar phase, doubling on the
 # beat network's evidence, sections snapped to the 4-bar phrase grid. 5: swing support averaged
-# over the votes; doubling where the 4/4 bar cannot tell beat 1 from beat 3, never on a swung 8th.
+# over the votes; the beat level from the 4/4 bar (doubled where it cannot tell beat 1 from 3,
+# halved where alternate bars differ), never doubled on a swung 8th.
 METHOD_VERSION = 5
 
 

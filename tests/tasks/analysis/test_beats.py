@@ -302,6 +302,22 @@ def test_a_fast_song_halved_by_the_tracker_doubles_where_network_and_kit_both_he
     assert np.allclose(np.diff(beat_level(beats, clap, fps, 60, 200, faint, halves)), 0.3)
     assert np.array_equal(beat_level(beats, clap, fps, 60, 200, faint, bar), beats)
     assert np.array_equal(beat_level(beats, clap, fps, 60, 200, faint), beats)  # 3/4: 0.75
+    # at double tempo (a slow song read at 200) the bar evidence tells alternate "bars" apart:
+    # halved, onto the beats the kit's body is on; a bar line every fourth beat alone is not
+    alternate = np.array([1.5, -0.3, 0.1, -0.3, 0.3, -0.3, 0.1, -0.3])
+    every_fourth = np.array([1.0, -0.5, -0.5, -0.5, 1.0, -0.5, -0.5, -0.5])
+    fast = np.sort(np.concatenate([beats, middles]))  # 200 BPM, truly 100
+    assert np.allclose(beat_level(fast, clap, fps, 60, 200, faint, None, [alternate] * 4), beats)
+    assert np.array_equal(beat_level(fast, clap, fps, 60, 200, faint, None, [every_fourth] * 4),
+                          fast)
+    assert np.array_equal(beat_level(fast, clap, fps, 110, 200, faint, None, [alternate] * 4),
+                          fast)  # 50 BPM is out of range
+    # ...with the downbeat network: cues alone may follow a two-bar bass line
+    assert np.array_equal(beat_level(fast, clap, fps, 60, 200, faint, None,
+                                     [alternate] * 3 + [every_fourth]), fast)
+    # ...in every stretch of the track: one half alone is chance
+    assert np.array_equal(beat_level(fast, clap, fps, 60, 200, faint, None,
+                                     [alternate, alternate, every_fourth, alternate]), fast)
     # swing: the network's strongest pulse is the late 8th; halfway it peaks as high as on the
     # beat, yet far below that 8th (GM_kit_Jazzy): no beat of its own, no doubling
     swing = np.maximum(spiky_activation(np.concatenate([beats, middles]), 26.0, 0.5),
