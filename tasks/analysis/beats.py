@@ -85,14 +85,10 @@ def track_beats(
         activation, seed, tempo_tolerance=tempo_tolerance,
         kick=(kick, feature_fps) if kick is not None and feature_fps else None)
     if body is not None and feature_fps and bpm_range is not None:
-        four = beats_per_bar == 4 and len(beats) >= 16
-        beats = beat_level(
-            beats, body, feature_fps, *bpm_range, activation=activation,
-            bar_evidence=bar_phase_scores(beats, activation, bar_cues, feature_fps, 4)
-            if four else None,
-            two_bar_evidence=[bar_phase_scores(part, activation, bar_cues, feature_fps, 8)
-                              for part in (beats, *_halves(beats, 8))]
-            + [bar_phase_scores(beats, activation, (), feature_fps, 8)] if four else None)
+        evidence = LevelEvidence.of(beats, activation, bar_cues, feature_fps) \
+            if beats_per_bar == 4 and len(beats) >= 16 else None
+        beats = beat_level(beats, body, feature_fps, *bpm_range, activation=activation,
+                           evidence=evidence)
     if len(beats) == 0:
         return BeatTrack(beats, np.zeros(0, int), 0.0, activation, beats_per_bar=beats_per_bar)
     evidence = bar_phase_scores(beats, activation, bar_cues, feature_fps, beats_per_bar)
@@ -105,11 +101,40 @@ def track_beats(
                      float(np.clip(evidence[phase] - runner_up, 0.0, 1.0)), beats_per_bar)
 
 
-def _halves(beats: np.ndarray, period: int) -> list[np.ndarray]:
-    """The beats in two halves, split on a multiple of `period` beats so that phases counted
-    from each half's first beat agree."""
-    cut = max(period, (len(beats) // 2) // period * period)
-    return [beats[:cut], beats[cut:]]
+@dataclass(frozen=True)
+class LevelEvidence:
+    """The bar-line evidence (`bar_phase_scores`) that a 4/4 grid's beat level is judged by."""
+
+    bar: np.ndarray  # (4,) per phase over one bar
+    two_bars: np.ndarray  # (8,) per phase over two bars, the whole track
+    two_bars_halves: tuple[np.ndarray, np.ndarray]  # (8,) each, the track's first and second half
+    two_bars_network: np.ndarray  # (8,) the downbeat network's vote alone, the whole track
+
+    @classmethod
+    def of(cls, beats: np.ndarray, activation: BeatActivation, bar_cues: Sequence[np.ndarray],
+           feature_fps: float) -> "LevelEvidence":
+        # split on a multiple of 8 beats, so that phases counted from each half's first beat agree
+        cut = max(8, (len(beats) // 2) // 8 * 8)
+        first, second = (bar_phase_scores(part, activation, bar_cues, feature_fps, 8)
+                         for part in (beats[:cut], beats[cut:]))
+        return cls(bar_phase_scores(beats, activation, bar_cues, feature_fps, 4),
+                   bar_phase_scores(beats, activation, bar_cues, feature_fps, 8), (first, second),
+                   bar_phase_scores(beats, activation, (), feature_fps, 8))
+
+    def half_bar_lead(self) -> float:
+        """How far the best bar phase leads the one two beats away."""
+        return _lead(self.bar, int(np.argmax(self.bar)), 2)
+
+    def two_bar_leads(self) -> tuple[float, list[float], float]:
+        """How far the best of 8 phases leads the one four beats away: over the whole track,
+        in each half, and in the downbeat network alone."""
+        best = int(np.argmax(self.two_bars))
+        return (_lead(self.two_bars, best, 4), [_lead(h, best, 4) for h in self.two_bars_halves],
+                _lead(self.two_bars_network, best, 4))
+
+
+def _lead(evidence: np.ndarray, best: int, offset: int) -> float:
+    return float(evidence[best] - evidence[(best + offset) % len(evidence)])
 
 
 HALVE_SHARE = 0.15  # one of two alternate beats this weak against the other: it is not a beat
@@ -153,21 +178,18 @@ PULSE_STEPS = 25  # the network's pulse within a beat, sampled at 1/25 of a beat
 
 def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
                max_bpm: float, activation: BeatActivation | None = None,
-               bar_evidence: np.ndarray | None = None,
-               two_bar_evidence: Sequence[np.ndarray] | None = None) -> np.ndarray:
+               evidence: LevelEvidence | None = None) -> np.ndarray:
     """The grid at double or half its tempo when the music says so, within [min_bpm, max_bpm].
 
     Trackers slip an octave: fast music (drum & bass at 174, a 200 BPM ragtime) comes out at
     half tempo, slow music with busy hats at double. Double: the body of the kit — kick, snare
     and bass, the onsets below the hats (`body`) — is between the beats too, the beat network
     (`activation`) peaks there, on the beat or halfway at its strongest (not on a swung 8th),
-    and in 4/4 the bar (`bar_evidence`: `bar_phase_scores` at this level) cannot tell beat 1
-    from beat 3. Halve: in 4/4 the bar evidence tells alternate bars apart
-    (`two_bar_evidence`: `bar_phase_scores` over 8 beats for the whole track, for each half,
-    which must lean the same way at least half as clearly, and for the downbeat network
-    alone, which must lean that way too), or at double tempo every other
-    beat holds only hats, so one of the two alternate sets of beats is nearly empty of body. Hats never count, so 16th-note hats
-    cannot pull the level up. A level outside the range is never chosen."""
+    and in 4/4 the bar (`evidence`, at this level) cannot tell beat 1 from beat 3. Halve: in
+    4/4 the bar evidence tells alternate bars apart (over the whole track; each half and the
+    downbeat network alone lean the same way), or at double tempo every other beat holds only
+    hats, so one of the two alternate sets of beats is nearly empty of body. Hats never count,
+    so 16th-note hats cannot pull the level up. A level outside the range is never chosen."""
     if len(beats) < 8:
         return beats
     period = float(np.median(np.diff(beats)))
@@ -184,25 +206,24 @@ def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
     # evidence is the best there is.
     if can_double and activation is not None \
             and strength(middles).mean() >= BODY_DOUBLE_SHARE * on_beats.mean() \
-            and _network_hears_a_double(activation, beats, middles, bar_evidence):
+            and _network_hears_a_double(activation, beats, middles, evidence):
         return np.sort(np.concatenate([beats, middles]))
+    on_the_beat = beats[0::2] if even >= odd else beats[1::2]  # where the kit's body is
     can_halve = 60.0 / (2 * period) >= min_bpm
-    if can_halve and two_bar_evidence and len(two_bar_evidence) == 4 \
-            and all(len(e) == 8 for e in two_bar_evidence):
-        best = int(np.argmax(two_bar_evidence[0]))
-        whole, *halves, network = [e[best] - e[(best + 4) % 8] for e in two_bar_evidence]
+    if can_halve and evidence is not None:
+        whole, halves, network = evidence.two_bar_leads()
         if whole >= TWO_BAR_LEAD and min(halves) >= TWO_BAR_LEAD / 2 \
                 and network >= TWO_BAR_NETWORK_LEAD:
-            return beats[0::2] if even >= odd else beats[1::2]  # the kit's body on the beat
+            return on_the_beat
     if max(even, odd) <= 2.0 * float(np.median(maximum_filter1d(body, size=5))):
         return beats  # no kit on the grid (a pad, a voice, hats alone): nothing to go by
     if can_halve and min(even, odd) <= HALVE_SHARE * max(even, odd):
-        return beats[0::2] if even >= odd else beats[1::2]
+        return on_the_beat
     return beats
 
 
 def _network_hears_a_double(activation: BeatActivation, beats: np.ndarray,
-                            middles: np.ndarray, bar_evidence: np.ndarray | None) -> bool:
+                            middles: np.ndarray, evidence: LevelEvidence | None) -> bool:
     """The beat network's side of doubling (see `beat_level`)."""
     pulse = network_pulse(activation, beats)  # pulse[0] is the beats' own
     strongest = float(pulse.max())
@@ -214,10 +235,8 @@ def _network_hears_a_double(activation: BeatActivation, beats: np.ndarray,
     if min(at, abs(at - 0.5), 1.0 - at) > 2.0 / PULSE_STEPS:
         return False
     halfway = peak_at(activation.beat, middles, activation.fps).mean() / strongest
-    if bar_evidence is not None and len(bar_evidence) == 4:
-        best = int(np.argmax(bar_evidence))
-        lead = bar_evidence[best] - bar_evidence[(best + 2) % 4]
-        return lead < HALF_BAR_LEAD and halfway >= NETWORK_HALFWAY_SHARE
+    if evidence is not None:
+        return evidence.half_bar_lead() < HALF_BAR_LEAD and halfway >= NETWORK_HALFWAY_SHARE
     return halfway >= NETWORK_DOUBLE_SHARE
 
 

@@ -277,6 +277,14 @@ def test_the_beat_level_stays_where_no_kit_says_otherwise():
     assert np.array_equal(beat_level(beats, kit, fps, 90, 200), beats)  # 60 BPM is out of range
 
 
+def _level(bar, two_bars=np.zeros(8), network=None, second_half=None):
+    """Level evidence: `two_bars` in both halves and in the network unless told otherwise."""
+    from tasks.analysis.beats import LevelEvidence
+
+    second = two_bars if second_half is None else second_half
+    return LevelEvidence(bar, two_bars, (two_bars, second), two_bars if network is None else network)
+
+
 def test_a_fast_song_halved_by_the_tracker_doubles_where_network_and_kit_both_hear_beats():
     """Hydrogen's TR808 demo at 200 BPM: the tracker (75–165) takes 100; the network peaks
     between its beats, and a clap sits there. Loud 16th hats make the network
@@ -299,25 +307,27 @@ def test_a_fast_song_halved_by_the_tracker_doubles_where_network_and_kit_both_he
                                       spiky_activation(middles, 26.0, 0.4)), None, FPS)
     halves = np.array([1.0, -0.8, 0.6, -0.8])  # bar phases 0 and 2 nearly alike
     bar = np.array([1.5, -0.5, -0.5, -0.5])  # a clear bar line every fourth beat
-    assert np.allclose(np.diff(beat_level(beats, clap, fps, 60, 200, faint, halves)), 0.3)
-    assert np.array_equal(beat_level(beats, clap, fps, 60, 200, faint, bar), beats)
+    assert np.allclose(np.diff(beat_level(beats, clap, fps, 60, 200, faint, _level(halves))),
+                       0.3)
+    assert np.array_equal(beat_level(beats, clap, fps, 60, 200, faint, _level(bar)), beats)
     assert np.array_equal(beat_level(beats, clap, fps, 60, 200, faint), beats)  # 3/4: 0.75
     # at double tempo (a slow song read at 200) the bar evidence tells alternate "bars" apart:
     # halved, onto the beats the kit's body is on; a bar line every fourth beat alone is not
     alternate = np.array([1.5, -0.3, 0.1, -0.3, 0.3, -0.3, 0.1, -0.3])
     every_fourth = np.array([1.0, -0.5, -0.5, -0.5, 1.0, -0.5, -0.5, -0.5])
     fast = np.sort(np.concatenate([beats, middles]))  # 200 BPM, truly 100
-    assert np.allclose(beat_level(fast, clap, fps, 60, 200, faint, None, [alternate] * 4), beats)
-    assert np.array_equal(beat_level(fast, clap, fps, 60, 200, faint, None, [every_fourth] * 4),
+    assert np.allclose(beat_level(fast, clap, fps, 60, 200, faint, _level(bar, alternate)),
+                       beats)
+    assert np.array_equal(beat_level(fast, clap, fps, 60, 200, faint, _level(bar, every_fourth)),
                           fast)
-    assert np.array_equal(beat_level(fast, clap, fps, 110, 200, faint, None, [alternate] * 4),
+    assert np.array_equal(beat_level(fast, clap, fps, 110, 200, faint, _level(bar, alternate)),
                           fast)  # 50 BPM is out of range
     # ...with the downbeat network: cues alone may follow a two-bar bass line
-    assert np.array_equal(beat_level(fast, clap, fps, 60, 200, faint, None,
-                                     [alternate] * 3 + [every_fourth]), fast)
+    assert np.array_equal(beat_level(fast, clap, fps, 60, 200, faint,
+                                     _level(bar, alternate, network=every_fourth)), fast)
     # ...in every stretch of the track: one half alone is chance
-    assert np.array_equal(beat_level(fast, clap, fps, 60, 200, faint, None,
-                                     [alternate, alternate, every_fourth, alternate]), fast)
+    assert np.array_equal(beat_level(fast, clap, fps, 60, 200, faint,
+                                     _level(bar, alternate, second_half=every_fourth)), fast)
     # swing: the network's strongest pulse is the late 8th; halfway it peaks as high as on the
     # beat, yet far below that 8th (GM_kit_Jazzy): no beat of its own, no doubling
     swing = np.maximum(spiky_activation(np.concatenate([beats, middles]), 26.0, 0.5),
