@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,11 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from tasks.analysis.backends import BeatBackend, backend
-from tasks.analysis.beats import BeatActivation, BeatTrack, track_beats
+from tasks.analysis.beats import (BeatActivation, BeatTrack, Seed, bpm_of, same_tempo,
+                                  the_better_tracking, track_beats, whole_range_could_mend)
 from tasks.analysis.features import FeatureBuilder, FrameFeatures, rises, span_summary
 from tasks.analysis.stream import AudioStream, SourceInfo
 from tasks.analysis.phrases import Phrase, Section, segment
-from tasks.config import AnalysisConfig
+from tasks.config import AnalysisConfig, BeatsConfig
 
 
 @dataclass(frozen=True)
@@ -95,15 +97,16 @@ def analyze_track(path: Path | str, config: AnalysisConfig | None = None,
     duration_s = info.duration_s(config.sample_rate)
     lap("decode_features_activations")
     meters = beats_cfg.beats_per_bar
-    seed = tracker.seed_beats(activation, *beats_cfg.tracker_bpm, meters)
-    # the tracker's meter when it has a bar model; else 4/4 if allowed (most dance music)
-    meter = seed.beats_per_bar if seed.beats_per_bar in meters else (4 if 4 in meters
-                                                                     else meters[-1])
-    beat_track = track_beats(activation, seed.times, bar_cues(features),
-                             features.sample_rate / features.hop_length, meter,
-                             beats_cfg.tempo_tolerance, kick=low_onsets(features),
-                             body=body_onsets(features),
-                             bpm_range=(beats_cfg.min_bpm, beats_cfg.max_bpm))
+    track = functools.partial(_beat_track, activation, features, beats_cfg)
+    beat_track = track(tracker.seed_beats(activation, *beats_cfg.tracker_bpm, meters))
+    if whole_range_could_mend(beat_track, beats_cfg.tracker_bpm[1], beats_cfg.max_bpm):
+        whole = tracker.seed_beats(activation, beats_cfg.min_bpm, beats_cfg.max_bpm,
+                                   (beat_track.beats_per_bar,))
+        if not (same_tempo(bpm_of(whole.times), beat_track.tempo_bpm)
+                and beat_track.tempo_bpm <= beats_cfg.tracker_bpm[1]):
+            beat_track = the_better_tracking(beat_track, track(whole), beats_cfg.tracker_bpm[1],
+                                             bar_cues(features),
+                                             features.sample_rate / features.hop_length)
     lap("beats")
 
     sec = config.sections
@@ -116,6 +119,20 @@ def analyze_track(path: Path | str, config: AnalysisConfig | None = None,
     lap("phrases")
     return TrackAnalysis(str(path), duration_s, info.sample_rate, info.channels, beat_track,
                          sections, phrases, features, summaries, timings, waveform)
+
+
+def _beat_track(activation: BeatActivation, features: FrameFeatures, beats_cfg: BeatsConfig,
+                seed: Seed) -> BeatTrack:
+    """The beat grid from one tracking of the activation (`seed`), in the tracker's meter
+    when it has a bar model, else 4/4 if allowed (most dance music)."""
+    meters = beats_cfg.beats_per_bar
+    meter = seed.beats_per_bar if seed.beats_per_bar in meters else (4 if 4 in meters
+                                                                     else meters[-1])
+    return track_beats(activation, seed.times, bar_cues(features),
+                       features.sample_rate / features.hop_length, meter,
+                       beats_cfg.tempo_tolerance, kick=low_onsets(features),
+                       body=body_onsets(features),
+                       bpm_range=(beats_cfg.min_bpm, beats_cfg.max_bpm))
 
 
 def low_onsets(features: FrameFeatures) -> np.ndarray:

@@ -81,8 +81,9 @@ def storable_name(path: str) -> tuple[str, str | None]:
 # at 0 s kept, chroma at concert pitch. 4: the start prior on the bar phase, doubling on the
 # beat network's evidence, sections snapped to the 4-bar phrase grid. 5: swing support averaged
 # over the votes; the beat level from the 4/4 bar (doubled where it cannot tell beat 1 from 3,
-# halved where alternate bars differ), never doubled on a swung 8th.
-METHOD_VERSION = 5
+# halved where alternate bars differ), never doubled on a swung 8th. 6: fast songs tracked over
+# the whole tempo range where the tracker's own slipped to a half, a third or two thirds.
+METHOD_VERSION = 6
 
 
 def config_hash(config: AnalysisConfig) -> str:

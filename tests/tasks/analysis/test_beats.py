@@ -334,3 +334,34 @@ def test_a_fast_song_halved_by_the_tracker_doubles_where_network_and_kit_both_he
                        spiky_activation(beats + 0.4, 26.0))
     assert np.array_equal(beat_level(beats, clap, fps, 60, 200, BeatActivation(swing, None, FPS)),
                           beats)
+
+
+def test_thirds_of_a_beat_in_the_network_mark_a_three_to_two_slip():
+    """A 180 BPM song gridded at 120: the network's beats fall on the grid's beat and a third
+    and two thirds after it. Straight 8ths and 16ths never look like that."""
+    from tasks.analysis.beats import hears_thirds
+
+    grid = 0.5 + 0.5 * np.arange(50)  # 120 BPM
+    for per_beat, thirds in ((3, True), (2, False), (4, False), (1, False)):
+        heard = 0.5 + 0.5 / per_beat * np.arange(50 * per_beat)
+        activation = BeatActivation(spiky_activation(heard, 26.0), None, FPS)
+        assert hears_thirds(activation, grid) is thirds, per_beat
+
+
+def test_the_whole_range_grid_wins_where_the_narrow_one_slipped():
+    from tasks.analysis.beats import BeatTrack, the_better_tracking
+
+    activation = BeatActivation(np.zeros(2600), None, FPS)
+
+    def at(bpm):
+        beats = 0.5 + 60 / bpm * np.arange(int(bpm / 3))
+        return BeatTrack(beats, np.arange(len(beats)) % 4 + 1, bpm, activation, beats_per_bar=4)
+
+    for narrow, whole, chosen in ((117.3, 176.0, 176.0),  # 3:2 above the tracker's range
+                                  (64.0, 192.0, 192.0),  # 3:2, then halved
+                                  (90.0, 180.5, 180.5),  # doubled: the direct tracking
+                                  (120.0, 121.0, 120.0),  # the same tempo within range
+                                  (100.0, 150.0, 100.0),  # 3:2 within range: no sign of a slip
+                                  (120.0, 160.0, 120.0)):  # nothing the rules know
+        doubled = at(2 * narrow) if whole > 165 and abs(whole / narrow - 2) < 0.1 else at(narrow)
+        assert the_better_tracking(doubled, at(whole), 165.0, (), 43.0).tempo_bpm == chosen
