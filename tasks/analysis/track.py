@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,17 +95,7 @@ def analyze_track(path: Path | str, config: AnalysisConfig | None = None,
     info, features, activation, waveform = decode_features(path, config, tracker, keep_waveform)
     duration_s = info.duration_s(config.sample_rate)
     lap("decode_features_activations")
-    meters = beats_cfg.beats_per_bar
-    track = functools.partial(_beat_track, activation, features, beats_cfg)
-    beat_track = track(tracker.seed_beats(activation, *beats_cfg.tracker_bpm, meters))
-    if whole_range_could_mend(beat_track, beats_cfg.tracker_bpm[1], beats_cfg.max_bpm):
-        whole = tracker.seed_beats(activation, beats_cfg.min_bpm, beats_cfg.max_bpm,
-                                   (beat_track.beats_per_bar,))
-        if not (same_tempo(bpm_of(whole.times), beat_track.tempo_bpm)
-                and beat_track.tempo_bpm <= beats_cfg.tracker_bpm[1]):
-            beat_track = the_better_tracking(beat_track, track(whole), beats_cfg.tracker_bpm[1],
-                                             bar_cues(features),
-                                             features.sample_rate / features.hop_length)
+    beat_track = find_beats(activation, features, tracker, beats_cfg)
     lap("beats")
 
     sec = config.sections
@@ -121,18 +110,32 @@ def analyze_track(path: Path | str, config: AnalysisConfig | None = None,
                          sections, phrases, features, summaries, timings, waveform)
 
 
-def _beat_track(activation: BeatActivation, features: FrameFeatures, beats_cfg: BeatsConfig,
-                seed: Seed) -> BeatTrack:
-    """The beat grid from one tracking of the activation (`seed`), in the tracker's meter
-    when it has a bar model, else 4/4 if allowed (most dance music)."""
+def find_beats(activation: BeatActivation, features: FrameFeatures, tracker: BeatBackend,
+               beats_cfg: BeatsConfig) -> BeatTrack:
+    """The beat grid from the tracker's tracking within `tracker_bpm`; where that may have
+    slipped on a fast song, from its tracking over the whole tempo range instead when that is
+    the better (`the_better_tracking`)."""
+    cues, fps = bar_cues(features), features.sample_rate / features.hop_length
+    kick, body = low_onsets(features), body_onsets(features)
     meters = beats_cfg.beats_per_bar
-    meter = seed.beats_per_bar if seed.beats_per_bar in meters else (4 if 4 in meters
-                                                                     else meters[-1])
-    return track_beats(activation, seed.times, bar_cues(features),
-                       features.sample_rate / features.hop_length, meter,
-                       beats_cfg.tempo_tolerance, kick=low_onsets(features),
-                       body=body_onsets(features),
-                       bpm_range=(beats_cfg.min_bpm, beats_cfg.max_bpm))
+
+    def grid(seed: Seed) -> BeatTrack:
+        # the tracker's meter when it has a bar model; else 4/4 if allowed (most dance music)
+        meter = seed.beats_per_bar if seed.beats_per_bar in meters else (4 if 4 in meters
+                                                                         else meters[-1])
+        return track_beats(activation, seed.times, cues, fps, meter, beats_cfg.tempo_tolerance,
+                           kick=kick, body=body,
+                           bpm_range=(beats_cfg.min_bpm, beats_cfg.max_bpm))
+
+    tracker_max = beats_cfg.tracker_bpm[1]
+    narrow = grid(tracker.seed_beats(activation, *beats_cfg.tracker_bpm, meters))
+    if not whole_range_could_mend(narrow, tracker_max, beats_cfg.max_bpm):
+        return narrow
+    whole = tracker.seed_beats(activation, beats_cfg.min_bpm, beats_cfg.max_bpm,
+                               (narrow.beats_per_bar,))
+    if same_tempo(bpm_of(whole.times), narrow.tempo_bpm) and narrow.tempo_bpm <= tracker_max:
+        return narrow  # the same answer within the tracker's range: no second grid needed
+    return the_better_tracking(narrow, grid(whole), tracker_max, cues, fps)
 
 
 def low_onsets(features: FrameFeatures) -> np.ndarray:
