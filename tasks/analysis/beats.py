@@ -14,7 +14,7 @@ and from where harmony and arrangement change (chords and sections change on bar
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d, median_filter
@@ -305,7 +305,11 @@ def the_better_tracking(narrow: BeatTrack, whole: BeatTrack, tracker_max_bpm: fl
             and min(len(narrow.beats), len(whole.beats)) >= 16:
         leads = [LevelEvidence.of(t.beats, t.activation, bar_cues, feature_fps).half_bar_lead()
                  for t in (narrow, whole)]
-        return whole if leads[1] > leads[0] else narrow
+        chosen = whole if leads[1] > leads[0] else narrow
+        # two trackings an octave apart whose bars are about as clear: the level is a guess,
+        # and the confidence says so (at most the margin, in the votes' units)
+        return replace(chosen, beat_confidence=min(chosen.beat_confidence,
+                                                   abs(leads[1] - leads[0])))
     return narrow
 
 

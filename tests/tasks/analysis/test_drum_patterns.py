@@ -6,6 +6,7 @@ import numpy as np
 import soundfile as sf
 
 from tasks.analysis.accuracy import beat_f
+from tasks.analysis.beats import LOW_BEAT_CONFIDENCE
 from tasks.analysis.track import analyze_track
 
 RATE = 44100
@@ -125,14 +126,15 @@ def test_fast_songs_the_tracker_takes_at_a_third_half_or_two_thirds_are_tracked_
         assert abs(found.tempo_bpm - bpm) < 1.0, (bpm, found.tempo_bpm)
         assert beat_f(beats[:-1], found.beats) >= 0.97
         assert beat_f(beats[:-1][::4], found.downbeats) >= 0.95
+        if level == 1.0:  # hats 3x the beat make its phase a fair doubt (0.41)
+            # measured on the fast grid itself, and (for the octave) a clear lead of its bar
+            assert found.beat_confidence > LOW_BEAT_CONFIDENCE, (bpm, found.beat_confidence)
 
 
 def test_a_wrong_tempo_level_is_flagged_not_passed_as_good(tmp_path):
     """At this hat level madmom's tracker takes 3 sixteenths for a beat (130.7 BPM for 98;
     halved by the level check to 65.3): a 3:2 error, not solved yet, but the track is listed
     to check by ear."""
-    from tasks.analysis.beats import LOW_BEAT_CONFIDENCE
-
     beats = 0.5 + 60 / 98 * np.arange(64)
     beat, _, confidence = _scores(beats, drums(beats, tmp_path / "hats.wav", "sixteenths", 1.0))
     assert beat >= 0.97 or confidence < LOW_BEAT_CONFIDENCE
