@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from tasks.analysis.backends import BeatBackend, backend
-from tasks.analysis.beats import (BeatActivation, BeatTrack, Seed, bpm_of, same_tempo,
-                                  the_better_tracking, track_beats, whole_range_could_mend)
+from tasks.analysis.beats import (BeatActivation, BeatTrack, Seed, the_better_tracking,
+                                  track_beats, whole_range_could_mend)
 from tasks.analysis.features import FeatureBuilder, FrameFeatures, rises, span_summary
 from tasks.analysis.stream import AudioStream, SourceInfo
 from tasks.analysis.phrases import Phrase, Section, segment
@@ -133,8 +133,6 @@ def find_beats(activation: BeatActivation, features: FrameFeatures, tracker: Bea
         return narrow
     whole = tracker.seed_beats(activation, beats_cfg.min_bpm, beats_cfg.max_bpm,
                                (narrow.beats_per_bar,))
-    if same_tempo(bpm_of(whole.times), narrow.tempo_bpm) and narrow.tempo_bpm <= tracker_max:
-        return narrow  # the same answer within the tracker's range: no second grid needed
     return the_better_tracking(narrow, grid(whole), tracker_max, cues, fps)
 
 
