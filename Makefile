@@ -36,10 +36,11 @@ test: setup
 	$(PY) -m pytest -q
 
 # Real, human-made songs with exact truth for bench/analysis.py (never used by the tests):
-# Hydrogen's demo songs (../shared/eval/make_h2corpus.py) and the MIDI music of two Debian
-# packages rendered with a SoundFont (bench/make_midi_corpus.py), in corpus/h2 and corpus/midi.
+# Hydrogen's demo songs (../shared/eval/make_h2corpus.py) and the MIDI music of three Debian
+# packages rendered with a SoundFont (bench/make_midi_corpus.py): OpenTTD's and Planet Blupi's
+# in corpus/midi, Freedoom's in corpus/freedoom.
 CORPUS_PACKAGES := hydrogen hydrogen-data fluidsynth timgm6mb-soundfont openttd-openmsx \
-	planetblupi-music-midi
+	planetblupi-music-midi freedoom
 H2CORPUS ?= ../shared/eval/make_h2corpus.py
 
 corpus: setup
@@ -54,9 +55,10 @@ corpus: setup
 	@if [ -f $(H2CORPUS) ]; then test -f corpus/h2/truth.json || $(PY) $(H2CORPUS) corpus/h2 --jobs 2; \
 	  else echo "no $(H2CORPUS): the Hydrogen songs are skipped"; fi
 	test -f corpus/midi/truth.json || $(PY) bench/make_midi_corpus.py corpus/midi
+	test -f corpus/freedoom/truth.json || $(PY) bench/make_midi_corpus.py corpus/freedoom --set freedoom
 
 bench: setup
-	$(PY) bench/analysis.py $(foreach c,h2 midi,$(if $(wildcard corpus/$(c)/truth.json),--corpus corpus/$(c)))
+	$(PY) bench/analysis.py $(foreach c,h2 midi freedoom,$(if $(wildcard corpus/$(c)/truth.json),--corpus corpus/$(c)))
 
 clean:
 	rm -rf $(VENV) echelon-data .pytest_cache corpus
