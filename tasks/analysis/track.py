@@ -125,7 +125,8 @@ def find_beats(activation: BeatActivation, features: FrameFeatures, tracker: Bea
                                                                          else meters[-1])
         return track_beats(activation, seed.times, cues, fps, meter, beats_cfg.tempo_tolerance,
                            kick=kick, body=body,
-                           bpm_range=(beats_cfg.min_bpm, beats_cfg.max_bpm))
+                           bpm_range=(beats_cfg.min_bpm, beats_cfg.max_bpm),
+                           bar_halving_min_bpm=beats_cfg.tracker_bpm[0])
 
     tracker_max = beats_cfg.tracker_bpm[1]
     narrow = grid(tracker.seed_beats(activation, *beats_cfg.tracker_bpm, meters))

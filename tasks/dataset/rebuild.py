@@ -83,7 +83,8 @@ def storable_name(path: str) -> tuple[str, str | None]:
 # over the votes; the beat level from the 4/4 bar (doubled where it cannot tell beat 1 from 3,
 # halved where alternate bars differ), never doubled on a swung 8th. 6: fast songs tracked over
 # the whole tempo range where the tracker's own slipped to a half, a third or two thirds.
-METHOD_VERSION = 6
+# 7: the bar evidence halves the beat level only to within the tracker's range.
+METHOD_VERSION = 7
 
 
 def config_hash(config: AnalysisConfig) -> str:

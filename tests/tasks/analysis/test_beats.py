@@ -328,6 +328,10 @@ def test_a_fast_song_halved_by_the_tracker_doubles_where_network_and_kit_both_he
     # ...in every stretch of the track: one half alone is chance
     assert np.array_equal(beat_level(fast, clap, fps, 60, 200, faint,
                                      _level(bar, alternate, second_half=every_fourth)), fast)
+    # ...and never to below the tracker's range: a song at 120–150 with two-bar phrases shows
+    # the same evidence as a slow song read at double, and is the more common
+    assert np.array_equal(beat_level(fast, clap, fps, 60, 200, faint, _level(bar, alternate),
+                                     bar_halving_min_bpm=110), fast)
     # swing: the network's strongest pulse is the late 8th; halfway it peaks as high as on the
     # beat, yet far below that 8th (GM_kit_Jazzy): no beat of its own, no doubling
     swing = np.maximum(spiky_activation(np.concatenate([beats, middles]), 26.0, 0.5),
