@@ -11,12 +11,12 @@ with only off-beat hats, drumless breaks), writes them as WAV, and analyses each
 With `--corpus DIR` (a folder built by `../shared/eval/make_h2corpus.py DIR` or
 `bench/make_midi_corpus.py DIR`, or both with `make corpus`: real, human-made songs with truth
 from their source files) the same table is printed for those songs too; repeat it for more
-corpora. A corpus that marks a held-out half (the MIDI one) gets a table per half.
+corpora. A corpus that marks a held-out half (the MIDI ones) gets a table per half.
 
 With a corpus, each song's beat / downbeat / section F follows (echelon and madmom alone).
 
 Usage: .venv/bin/python bench/analysis.py [--tracks 10] [--seed 2026] [--corpus DIR ...]
-       make corpus && make bench   (both corpora, in corpus/h2 and corpus/midi)
+       make corpus && make bench   (every corpus: corpus/h2, corpus/midi, corpus/freedoom)
 """
 
 from __future__ import annotations
