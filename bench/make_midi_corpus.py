@@ -131,12 +131,15 @@ def wad_music(wad: Path, out: Path) -> list[Path]:
     lumps in Doom's own MUS format are left out. A WAD is a 12-byte header (kind, lump count,
     directory offset) and a directory of 16-byte entries (offset, size, 8-byte name)."""
     data = wad.read_bytes()
-    kind, count, directory = struct.unpack_from("<4sii", data)
+    try:
+        kind, count, directory = struct.unpack_from("<4sii", data)
+        entries = [struct.unpack_from("<ii8s", data, directory + 16 * i) for i in range(count)]
+    except struct.error as error:  # a directory past the end of the file
+        raise ValueError(f"{wad}: truncated ({error})") from error
     if kind not in (b"IWAD", b"PWAD"):
         raise ValueError(f"{wad} is not a WAD")
     songs = []
-    for i in range(count):
-        offset, size, raw = struct.unpack_from("<ii8s", data, directory + 16 * i)
+    for offset, size, raw in entries:
         name = raw.rstrip(b"\0").decode("ascii", "replace")
         lump = data[offset: offset + size]
         if name.startswith("D_") and lump.startswith(b"MThd"):
@@ -153,7 +156,11 @@ def song_files(sources: dict[str, str], tmp: Path) -> dict[str, Path]:
         if source.endswith(".wad"):
             folder = tmp / prefix
             folder.mkdir()
-            midis = wad_music(Path(source), folder)
+            try:
+                midis = wad_music(Path(source), folder)
+            except (OSError, ValueError) as error:  # the other sources still make a corpus
+                print(f"{source}: skipped ({error})", file=sys.stderr)
+                continue
         else:
             midis = list(Path(source).glob("*.mid"))
         for midi in sorted(midis):

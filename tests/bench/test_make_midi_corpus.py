@@ -36,8 +36,19 @@ def test_only_the_midi_music_lumps_come_out_of_a_wad(tmp_path):
     assert [song.name for song in songs] == ["runnin.mid"]
     assert songs[0].read_bytes() == midi
     (tmp_path / "not.wad").write_bytes(b"RIFF" + bytes(20))
-    with pytest.raises(ValueError):
-        corpus.wad_music(tmp_path / "not.wad", out)
+    (tmp_path / "cut.wad").write_bytes(wad.read_bytes()[:40])  # its directory cut off
+    for broken in ("not.wad", "cut.wad"):
+        with pytest.raises(ValueError):
+            corpus.wad_music(tmp_path / broken, out)
+    # a broken WAD is left out with its reason; the other sources still make the corpus
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    (folder / "song.mid").write_bytes(midi)
+    (folder / "same_song.mid").write_bytes(midi)  # byte for byte: one song
+    (tmp_path / "work").mkdir()
+    files = corpus.song_files({str(tmp_path / "cut.wad"): "cut", str(folder): "games"},
+                              tmp_path / "work")
+    assert list(files) == ["games_same_song.wav"]
 
 
 def _song(onsets) -> SimpleNamespace:
