@@ -175,3 +175,36 @@ def test_cli_rebuild_search_stats_sql(prefect_harness, library, tmp_path):
 
     bad = runner.invoke(app, ["sql", "SELECT * FROM nowhere", "--home", str(home)])
     assert bad.exit_code == 1 and "nowhere" in bad.stderr
+
+
+def test_the_rebuild_lists_tracks_whose_phrases_may_be_misaligned(prefect_harness, tmp_path):
+    """A track of identical clicks on every 8th note (which of eight is the bar line?) is
+    listed in the UI artifact to check by ear; a house track with its kick and chords is not."""
+    import json
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId,
+                                                ArtifactFilterKey)
+
+    from tasks.analysis.beats import LOW_DOWNBEAT_CONFIDENCE
+
+    library = tmp_path / "library"
+    library.mkdir()
+    write_track(_track(3, 122.0), library / "house.wav")
+    rate, clicks = 44100, np.zeros(44100 * 25, np.float32)
+    burst = np.random.default_rng(0).standard_normal(int(0.02 * rate)) \
+        * np.exp(-np.arange(int(0.02 * rate)) / 200)
+    for t in np.arange(0.5, 24, 0.25):
+        clicks[int(t * rate): int(t * rate) + len(burst)] += 0.5 * burst
+    sf.write(library / "clicks.wav", clicks, rate)
+
+    summary = rebuild_flow(library=library, home=tmp_path / "home")
+    assert summary["analyzed"] == 2 and summary["low_confidence"] == 1
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["dataset-rebuild-low-confidence"]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[summary["run_id"]])))
+    assert len(artifacts) == 1 and "check them by ear" in artifacts[0].description
+    table = artifacts[0].data if isinstance(artifacts[0].data, list) else json.loads(artifacts[0].data)
+    assert [row["path"] for row in table] == [str(library / "clicks.wav")]
+    assert table[0]["downbeat_confidence"] < LOW_DOWNBEAT_CONFIDENCE
