@@ -26,7 +26,8 @@ class BeatsConfig(_Frozen):
     min_bpm: float = Field(60.0, gt=20)
     max_bpm: float = Field(200.0, lt=400)
     # the tempi the tracker itself searches, where it is reliable; a beat grid moves an octave
-    # up or down from there, within min_bpm–max_bpm, only on the drums' evidence
+    # up or down from there, within min_bpm–max_bpm, only on the drums' evidence (the bar's
+    # evidence alone halves no lower than the low end: two-bar phrases at 120–150 look alike)
     tracker_bpm: tuple[float, float] = (75.0, 165.0)
     # the meters a track may have (beats per bar); madmom's tracker chooses among them per track
     beats_per_bar: tuple[int, ...] = (3, 4)
