@@ -148,9 +148,10 @@ def wad_music(wad: Path, out: Path) -> list[Path]:
     return songs
 
 
-def song_files(sources: dict[str, str], tmp: Path) -> dict[str, Path]:
-    """{track name → MIDI file} of every source; a song that another source (or lump) already
-    holds byte for byte is left out (Freedoom uses one song on two levels)."""
+def song_files(sources: dict[str, str], tmp: Path) -> dict[str, tuple[Path, str]]:
+    """{track name → (MIDI file, where it comes from: the file, or WAD:LUMP)} of every source;
+    a song that another source (or lump) already holds byte for byte is left out (Freedoom
+    uses one song on two levels)."""
     files, seen = {}, set()
     for source, prefix in sources.items():
         if source.endswith(".wad"):
@@ -167,7 +168,9 @@ def song_files(sources: dict[str, str], tmp: Path) -> dict[str, Path]:
             digest = hashlib.sha1(midi.read_bytes()).hexdigest()
             if digest not in seen:
                 seen.add(digest)
-                files[f"{prefix}_{midi.stem}.wav"] = midi
+                origin = f"{source}:D_{midi.stem.upper()}" if source.endswith(".wad") \
+                    else str(midi)
+                files[f"{prefix}_{midi.stem}.wav"] = (midi, origin)
     return files
 
 
@@ -208,9 +211,9 @@ def main() -> int:
         files = song_files(sources, Path(tmp))
         # The split is made on the songs at their own tempi (the meter decides which are
         # kept), so a tempo variant's development half is the corpus's.
-        for name, midi in files.items():
+        for name, (midi, origin) in files.items():
             try:
-                truth[name] = midi_truth(midi, args.seconds)
+                truth[name] = {**midi_truth(midi, args.seconds), "source": origin}
             except Exception as error:  # noqa: BLE001 — a broken file is skipped, with its reason
                 skipped[name] = str(error) or type(error).__name__
         # Within each source, every other song by name is held out of every tuning decision
@@ -223,11 +226,12 @@ def main() -> int:
         scaled = Path(tmp) / "scaled"
         scaled.mkdir()
         for i, name in enumerate(sorted(truth), 1):
-            midi, split = files[name], truth[name]["split"]
+            (midi, origin), split = files[name], truth[name]["split"]
             try:
                 if args.tempo_factor != 1.0:
                     midi = scaled_midi(midi, args.tempo_factor, scaled)
-                    truth[name] = {**midi_truth(midi, args.seconds), "split": split}
+                    truth[name] = {**midi_truth(midi, args.seconds), "source": origin,
+                                   "split": split}
                 render(midi, args.out / "tracks" / name, args.seconds)
             except Exception as error:  # noqa: BLE001
                 skipped[name] = str(error) or type(error).__name__

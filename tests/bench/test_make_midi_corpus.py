@@ -49,6 +49,10 @@ def test_only_the_midi_music_lumps_come_out_of_a_wad(tmp_path):
     files = corpus.song_files({str(tmp_path / "cut.wad"): "cut", str(folder): "games"},
                               tmp_path / "work")
     assert list(files) == ["games_same_song.wav"]
+    assert files["games_same_song.wav"] == (folder / "same_song.mid", str(folder / "same_song.mid"))
+    (tmp_path / "work2").mkdir()
+    files = corpus.song_files({str(wad): "doom"}, tmp_path / "work2")
+    assert files["doom_runnin.wav"][1] == f"{wad}:D_RUNNIN"  # not the temporary copy
 
 
 def _song(onsets) -> SimpleNamespace:
