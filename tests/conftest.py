@@ -63,6 +63,21 @@ def prefect_harness():
         yield
 
 
+def clicks(times: np.ndarray, path, seconds: float = 25.0, rate: int = 44100):
+    """Identical noise clicks at `times`: no accent, no kick, no harmony to tell one beat from
+    another. Written to `path` (returned)."""
+    import soundfile as sf
+
+    burst = np.random.default_rng(0).standard_normal(int(0.02 * rate)) \
+        * np.exp(-np.arange(int(0.02 * rate)) / 200)
+    audio = np.zeros(int(seconds * rate))
+    for t in times:
+        i = int(t * rate)
+        audio[i:i + len(burst)] += 0.5 * burst[:len(audio) - i]
+    sf.write(path, audio.astype(np.float32), rate)
+    return path
+
+
 def tone(freq: float, seconds: float, sr: int, channels: int = 1, amp: float = 0.5) -> np.ndarray:
     t = np.arange(int(seconds * sr)) / sr
     x = (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import clicks
 
 from flows.dataset import rebuild_flow
 from storage.db import PhraseDatabase
@@ -191,12 +192,7 @@ def test_the_rebuild_lists_tracks_whose_phrases_may_be_misaligned(prefect_harnes
     library = tmp_path / "library"
     library.mkdir()
     write_track(_track(3, 122.0), library / "house.wav")
-    rate, clicks = 44100, np.zeros(44100 * 25, np.float32)
-    burst = np.random.default_rng(0).standard_normal(int(0.02 * rate)) \
-        * np.exp(-np.arange(int(0.02 * rate)) / 200)
-    for t in np.arange(0.5, 24, 0.25):
-        clicks[int(t * rate): int(t * rate) + len(burst)] += 0.5 * burst
-    sf.write(library / "clicks.wav", clicks, rate)
+    clicks(np.arange(0.5, 24, 0.25), library / "clicks.wav")
 
     summary = rebuild_flow(library=library, home=tmp_path / "home")
     assert summary["analyzed"] == 2 and summary["low_confidence"] == 1

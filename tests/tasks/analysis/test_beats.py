@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import clicks
 
 from tasks.analysis.accuracy import amlt, beat_f
 from tasks.analysis.audio import load_audio
@@ -194,26 +195,12 @@ def test_a_grid_on_loud_swung_eighths_moves_to_the_beat_before_them():
     assert beat_f(truth, beats) >= 0.99
 
 
-def _clicks(times: np.ndarray, path, seconds: float = 25.0, rate: int = 44100):
-    """Identical noise clicks: no accent, no kick, no harmony to tell one beat from another."""
-    import soundfile as sf
-
-    burst = np.random.default_rng(0).standard_normal(int(0.02 * rate)) \
-        * np.exp(-np.arange(int(0.02 * rate)) / 200)
-    audio = np.zeros(int(seconds * rate))
-    for t in times:
-        i = int(t * rate)
-        audio[i:i + len(burst)] += 0.5 * burst[:len(audio) - i]
-    sf.write(path, audio.astype(np.float32), rate)
-    return path
-
-
 def test_confidence_is_low_where_the_music_cannot_tell_and_high_where_it_can(tmp_path,
                                                                             house_analysis):
     from tasks.analysis.beats import LOW_DOWNBEAT_CONFIDENCE
 
-    on_beats = analyze_track(_clicks(np.arange(0.5, 24, 0.5), tmp_path / "beats.wav"))
-    eighths = analyze_track(_clicks(np.arange(0.5, 24, 0.25), tmp_path / "eighths.wav"))
+    on_beats = analyze_track(clicks(np.arange(0.5, 24, 0.5), tmp_path / "beats.wav"))
+    eighths = analyze_track(clicks(np.arange(0.5, 24, 0.25), tmp_path / "eighths.wav"))
     # equal clicks on every 8th note: which of two is the beat, which of eight the bar line?
     assert eighths.beat_track.beat_confidence < on_beats.beat_track.beat_confidence == 1.0
     assert eighths.beat_track.downbeat_confidence < LOW_DOWNBEAT_CONFIDENCE
