@@ -88,8 +88,7 @@ def midi_truth(path: Path, seconds: float) -> dict:
     _, tempi = midi.get_tempo_changes()
     return {"beats": [round(float(b), 4) for b in beats if b < end],
             "downbeats": [round(float(d), 4) for d in downbeats if d < end],
-            "end": round(float(end), 4), "tempo": round(float(tempi[0]), 2), "meter": meter,
-            "source": str(path)}
+            "end": round(float(end), 4), "tempo": round(float(tempi[0]), 2), "meter": meter}
 
 
 def beat_phase_peak(midi, beats: np.ndarray, end: float) -> float:
@@ -217,7 +216,7 @@ def main() -> int:
             except Exception as error:  # noqa: BLE001 — a broken file is skipped, with its reason
                 skipped[name] = str(error) or type(error).__name__
         # Within each source, every other song by name is held out of every tuning decision
-        # (fixed before the first measurement on it): bench/analysis.py reports the halves apart.
+        # (it moves only if the songs kept change): bench/analysis.py reports the halves apart.
         for prefix in sources.values():
             for i, name in enumerate(sorted(n for n in truth if n.startswith(prefix + "_"))):
                 truth[name]["split"] = "held-out" if i % 2 else "dev"

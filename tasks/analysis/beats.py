@@ -201,7 +201,6 @@ def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
     if len(beats) < 8:
         return beats
     period = float(np.median(np.diff(beats)))
-    bar_halving_min_bpm = min_bpm if bar_halving_min_bpm is None else bar_halving_min_bpm
 
     def strength(times: np.ndarray) -> np.ndarray:
         return peak_at(body, times, fps)
@@ -218,8 +217,9 @@ def beat_level(beats: np.ndarray, body: np.ndarray, fps: float, min_bpm: float,
             and _network_hears_a_double(activation, beats, middles, evidence):
         return np.sort(np.concatenate([beats, middles]))
     on_the_beat = beats[0::2] if even >= odd else beats[1::2]  # where the kit's body is
-    can_halve = 60.0 / (2 * period) >= min_bpm
-    if can_halve and evidence is not None and 60.0 / (2 * period) >= bar_halving_min_bpm:
+    half_bpm = 60.0 / (2 * period)
+    can_halve = half_bpm >= min_bpm
+    if can_halve and evidence is not None and half_bpm >= (bar_halving_min_bpm or min_bpm):
         whole, halves, network = evidence.two_bar_leads()
         if whole >= TWO_BAR_LEAD and min(halves) >= TWO_BAR_LEAD / 2 \
                 and network >= TWO_BAR_NETWORK_LEAD:
@@ -279,6 +279,7 @@ THIRDS_PULSE = 0.3
 
 
 def hears_thirds(activation: BeatActivation, beats: np.ndarray) -> bool:
+    """Whether the network's pulse within a beat of `beats` repeats every third of a beat."""
     if len(beats) < 8:
         return False
     pulse = network_pulse(activation, beats)
